@@ -1,0 +1,110 @@
+//! The app's DynamoDB table: what the MetricsApp asks for, compared with what AWS
+//! describes, and the calls that close the gap.
+//!
+//! Layout: `desired` holds the plain description of the wanted table, `diff` the pure
+//! desired-vs-actual comparison (no I/O), and `aws` the DynamoDB calls. The controller
+//! only uses what this module re-exports.
+
+use std::collections::BTreeMap;
+
+pub use metrics_app_table::Capacity;
+
+/// The table a MetricsApp asks for, in plain terms (no Kubernetes, no SDK types).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredTable {
+    pub name: String,
+    pub billing: Billing,
+    pub point_in_time_recovery: bool,
+    /// Attribute holding each item's expiry time; `None` turns TTL off.
+    pub ttl_attribute: Option<String>,
+    /// Stream view type; `None` turns the stream off.
+    pub stream: Option<StreamView>,
+    /// User tags. Ownership tags are added on top (see [`Owner`]) and win on conflict.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// How the table is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Billing {
+    /// `PAY_PER_REQUEST`.
+    OnDemand,
+    /// `PROVISIONED`, with the capacity applied to the table and its indexes.
+    Provisioned(Capacity),
+}
+
+/// What a table stream carries for each change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamView {
+    KeysOnly,
+    NewImage,
+    OldImage,
+    NewAndOldImages,
+}
+
+/// The MetricsApp that owns a table, written on the table as tags so that a table made
+/// by someone else is never mistaken for ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// What to do with the table when its MetricsApp is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Leave the table and its items in place.
+    Retain,
+    /// Delete the table (after an on-demand backup unless told otherwise).
+    Delete,
+}
+
+/// Where the table stands after one reconcile pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableReport {
+    pub name: String,
+    /// `None` only while AWS has not yet returned it.
+    pub arn: Option<String>,
+    /// As AWS reports it: `CREATING`, `UPDATING`, `ACTIVE`, ...
+    pub status: String,
+    /// The changes made in this pass, in the order they were made (for Events).
+    pub changes: Vec<Change>,
+    /// True when the table matches the spec and is ACTIVE; false while AWS is still
+    /// working (CREATING/UPDATING) or changes remain to be made in a later pass
+    /// (DynamoDB takes one UpdateTable change at a time). The controller requeues
+    /// with a short, growing delay while this is false.
+    pub settled: bool,
+}
+
+/// One change the operator makes (or made) to a table. `Display` says it in the
+/// words of an Event message, e.g. "billing mode PAY_PER_REQUEST → PROVISIONED (5/5)".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The table did not exist and was created.
+    Created,
+    /// An existing table without owner tags was taken over (`adopt: true`).
+    Adopted,
+    /// Billing mode and/or provisioned capacity (table and indexes).
+    Billing { from: String, to: String },
+    /// Stream turned on, off, or its view type changed.
+    Stream { from: Option<StreamView>, to: Option<StreamView> },
+    /// TTL turned on, off, or moved to another attribute.
+    TimeToLive { from: Option<String>, to: Option<String> },
+    /// Point-in-time recovery turned on or off.
+    PointInTimeRecovery { to: bool },
+    /// Tags added or changed (key → value) and removed (keys).
+    Tags { set: BTreeMap<String, String>, removed: Vec<String> },
+}
+
+/// The outcome of deleting a MetricsApp, as far as its table is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// `Retain`: the table and its items were left in place.
+    Retained,
+    /// `Delete`: the table was deleted, after the named backup when one was taken.
+    Deleted { backup_arn: Option<String> },
+    /// The table no longer existed.
+    AlreadyGone,
+    /// The table exists but is not owned by this MetricsApp: left untouched.
+    NotOwned,
+}

@@ -1,0 +1,55 @@
+# Shared helpers for the project's scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+VENV="$TOOLS/venv"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# A free TCP port on the loopback interface.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until URL answers (any HTTP status), for at most $2 seconds.
+wait_for_http() {
+  local url="$1" deadline=$((SECONDS + ${2:-30}))
+  until curl -s -o /dev/null "$url"; do
+    if ((SECONDS > deadline)); then
+      echo "timed out waiting for $url" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# Creates .tools/venv with the pinned test tools, once per change of the requirements.
+ensure_venv() {
+  local req="$ROOT/scripts/requirements-test.txt" stamp="$VENV/.requirements"
+  if [[ -f "$stamp" ]] && cmp -s "$req" "$stamp"; then return 0; fi
+  log "installing test tools into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
+}
+
+# Installs dynalite (DynamoDB with CREATING/UPDATING states) into .tools/node.
+ensure_dynalite() {
+  if [[ -x "$TOOLS/node/node_modules/.bin/dynalite" ]]; then return 0; fi
+  log "installing dynalite into $TOOLS/node"
+  mkdir -p "$TOOLS/node"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" dynalite@4.0.0 >/dev/null
+}
+
+# Installs a Debian package when its command is missing (CI machines run as root).
+ensure_apt() {
+  local cmd="$1" pkg="${2:-$1}"
+  if command -v "$cmd" >/dev/null; then return 0; fi
+  log "installing $pkg"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "$cmd is missing and this user cannot apt-get install $pkg" >&2
+    return 1
+  fi
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+}
