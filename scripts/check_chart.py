@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -593,6 +594,31 @@ def check_renders(chart: Chart, examples: dict[str, dict[str, Any]]) -> None:
         ok(f"two replicas without leader election refused: {str(error).strip().splitlines()[-1]}")
 
 
+def check_operator_flags(chart: Chart) -> None:
+    """The chart and the operator binary must agree on flags, or the pod crash-loops."""
+    step("operator flags: every flag the chart passes is one `metricsapp-operator run` accepts")
+    values = {"replicaCount": 2, "watchNamespace": "metricsapp-apps"}
+    found = operator_container(render(chart, values), "flags")
+    if found is None:
+        return
+    _, container = found
+    flags = sorted({arg.split("=", 1)[0] for arg in container["args"] if arg.startswith("--")})
+    build = run(["cargo", "build", "--quiet", "--locked", "-p", "metricsapp-operator", "--bin", "metricsapp-operator"])
+    if not FAIL.check(build.returncode == 0, f"cargo build -p metricsapp-operator failed:\n{build.stderr[-3000:]}"):
+        return
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    usage = run([str(target / "debug" / "metricsapp-operator"), "run", "--help"])
+    if not FAIL.check(
+        usage.returncode == 0,
+        f"`metricsapp-operator run --help` failed (exit {usage.returncode}): {usage.stderr.strip()[:500]}",
+    ):
+        return
+    accepted = set(re.findall(r"--[a-z][a-z0-9-]*", usage.stdout))
+    unknown = [flag for flag in flags if flag not in accepted]
+    if FAIL.check(not unknown, f"the chart passes flags `metricsapp-operator run` does not accept: {unknown}"):
+        ok(f"`metricsapp-operator run` accepts {', '.join(flags)}")
+
+
 # ---------------------------------------------------------------- CRD-level checks
 
 
@@ -712,6 +738,7 @@ def main() -> int:
         check_values_schema(chart, examples)
         check_lint(examples)
         check_renders(chart, examples)
+        check_operator_flags(chart)
         if crd is not None:
             check_crd(crd, chart)
             check_example_apps(crd)
