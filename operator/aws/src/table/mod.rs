@@ -1,13 +1,31 @@
 //! The app's DynamoDB table: what the MetricsApp asks for, compared with what AWS
 //! describes, and the calls that close the gap.
 //!
-//! Layout: `desired` holds the plain description of the wanted table, `diff` the pure
-//! desired-vs-actual comparison (no I/O), and `aws` the DynamoDB calls. The controller
-//! only uses what this module re-exports.
+//! Layout: this file holds the plain types the controller speaks in. Pure logic, no I/O:
+//! `actual` (what AWS describes, as plain data), `layout` (the key schema check),
+//! `ownership` (owner tags), `plan` (desired vs actual → ordered steps), `change`
+//! (Event wording). I/O: `describe` (read the table), `apply` ([`reconcile`]) and
+//! `delete` ([`delete`]). `error` holds the one error type. The controller only uses
+//! what this module re-exports.
+
+mod actual;
+mod apply;
+mod change;
+mod delete;
+mod describe;
+mod error;
+mod layout;
+mod ownership;
+mod plan;
 
 use std::collections::BTreeMap;
 
+pub use actual::{ActualTable, IndexLayout, Layout, TimeToLive};
+pub use apply::reconcile;
+pub use delete::delete;
+pub use error::{AwsError, Error};
 pub use metrics_app_table::Capacity;
+pub use plan::{Step, plan};
 
 /// The table a MetricsApp asks for, in plain terms (no Kubernetes, no SDK types).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,13 +105,22 @@ pub enum Change {
     /// Billing mode and/or provisioned capacity (table and indexes).
     Billing { from: String, to: String },
     /// Stream turned on, off, or its view type changed.
-    Stream { from: Option<StreamView>, to: Option<StreamView> },
+    Stream {
+        from: Option<StreamView>,
+        to: Option<StreamView>,
+    },
     /// TTL turned on, off, or moved to another attribute.
-    TimeToLive { from: Option<String>, to: Option<String> },
+    TimeToLive {
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// Point-in-time recovery turned on or off.
     PointInTimeRecovery { to: bool },
     /// Tags added or changed (key → value) and removed (keys).
-    Tags { set: BTreeMap<String, String>, removed: Vec<String> },
+    Tags {
+        set: BTreeMap<String, String>,
+        removed: Vec<String>,
+    },
 }
 
 /// The outcome of deleting a MetricsApp, as far as its table is concerned.

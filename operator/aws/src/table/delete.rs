@@ -1,0 +1,120 @@
+//! What happens to the table when its MetricsApp is deleted. Data is kept unless the
+//! policy says `Delete`, the table is ours, and (by default) a backup was taken first.
+
+use std::time::SystemTime;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+
+use super::describe::describe;
+use super::ownership::{Ownership, ownership};
+use super::{Deletion, DeletionPolicy, Error, Owner};
+
+/// AWS's limit on a backup name.
+const MAX_BACKUP_NAME: usize = 255;
+const FINAL_BACKUP_INFIX: &str = "-final-";
+
+/// Applies `policy` to the table `name` of the MetricsApp `owner`.
+///
+/// `Retain` makes no AWS call. `Delete` leaves a table that is not `owner`'s untouched
+/// ([`Deletion::NotOwned`]), waits for a table that is not ACTIVE ([`Error::TableBusy`]),
+/// and otherwise takes an on-demand backup (unless `backup_before_delete` is false)
+/// before deleting the table.
+pub async fn delete(
+    client: &Client,
+    name: &str,
+    owner: &Owner,
+    policy: DeletionPolicy,
+    backup_before_delete: bool,
+) -> Result<Deletion, Error> {
+    match policy {
+        DeletionPolicy::Retain => return Ok(Deletion::Retained),
+        DeletionPolicy::Delete => {}
+    }
+    let Some(table) = describe(client, name).await? else {
+        return Ok(Deletion::AlreadyGone);
+    };
+    match ownership(&table.tags, owner) {
+        Ownership::Ours => {}
+        Ownership::Unowned | Ownership::Other(_) => return Ok(Deletion::NotOwned),
+    }
+    if !table.is_active() {
+        return Err(Error::TableBusy {
+            table: name.to_owned(),
+            status: table.status,
+            source: None,
+        });
+    }
+    let backup_arn = if backup_before_delete {
+        Some(backup(client, name).await?)
+    } else {
+        None
+    };
+    match client.delete_table().table_name(name).send().await {
+        Ok(_) => {}
+        // Deleted by someone else since DescribeTable: the outcome the user asked for.
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
+        Err(e) => return Err(Error::from_sdk("DeleteTable", name, e)),
+    }
+    tracing::info!(table = %name, backup = ?backup_arn, "table deleted");
+    Ok(Deletion::Deleted { backup_arn })
+}
+
+async fn backup(client: &Client, name: &str) -> Result<String, Error> {
+    let output = client
+        .create_backup()
+        .table_name(name)
+        .backup_name(backup_name(name, SystemTime::now()))
+        .send()
+        .await
+        .map_err(|e| Error::from_sdk("CreateBackup", name, e))?;
+    let arn = output
+        .backup_details()
+        .map(|details| details.backup_arn().to_owned())
+        .ok_or_else(|| Error::UnexpectedResponse {
+            operation: "CreateBackup",
+            table: name.to_owned(),
+            missing: "the backup ARN",
+        })?;
+    tracing::info!(table = %name, backup = %arn, "final backup taken");
+    Ok(arn)
+}
+
+/// `<table>-final-<UTC yyyymmddHHMMSS>`, the table part shortened to fit AWS's limit.
+pub fn backup_name(table: &str, at: SystemTime) -> String {
+    let stamp: String = DateTime::from(at)
+        .fmt(Format::DateTime)
+        .map(|text| text.chars().filter(char::is_ascii_digit).take(14).collect())
+        .unwrap_or_default();
+    let room = MAX_BACKUP_NAME - FINAL_BACKUP_INFIX.len() - stamp.len();
+    // Table names are ASCII, so cutting at a byte count cuts at a character.
+    let table = table.get(..room).unwrap_or(table);
+    format!("{table}{FINAL_BACKUP_INFIX}{stamp}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn backup_name_carries_the_table_and_utc_time() {
+        // 2026-11-22T05:04:09Z
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_323_849);
+        assert_eq!(
+            backup_name("team-metrics", at),
+            "team-metrics-final-20261122050409"
+        );
+    }
+
+    #[test]
+    fn backup_name_of_a_long_table_fits_the_limit() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_323_849);
+        let name = backup_name(&"t".repeat(255), at);
+        assert_eq!(name.len(), 255);
+        assert!(name.ends_with("-final-20261122050409"));
+    }
+}

@@ -1,0 +1,317 @@
+//! The one error type of the table module, and how an AWS SDK error becomes one of its
+//! variants. The split that matters to the controller is [`Error::is_terminal`]: a
+//! terminal error will fail the same way until someone changes the spec or the table,
+//! so the controller reports it and waits for a change instead of retrying.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+/// An AWS SDK error, kept whole as the source of an [`Error`].
+pub type AwsError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a table could not be brought to (or removed from) the state the spec asks for.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The table exists but is not ours: owned by another MetricsApp, or by nobody and
+    /// adoption was not asked for. Terminal: nothing was touched.
+    #[error("table `{table}` {owner}")]
+    Conflict { table: String, owner: String },
+
+    /// The table exists but its keys or index differ from the app's layout. Keys cannot
+    /// change on a live table, so the operator never tries. Terminal.
+    #[error("table `{table}` does not have the app's key layout: {differences}")]
+    IncompatibleTable { table: String, differences: String },
+
+    /// The spec asks for something DynamoDB does not allow, found before calling AWS
+    /// (`source` is `None`) or refused by AWS (ValidationException,
+    /// LimitExceededException). Terminal.
+    #[error("invalid table spec for `{table}`: {problem}")]
+    InvalidSpec {
+        table: String,
+        problem: String,
+        #[source]
+        source: Option<AwsError>,
+    },
+
+    /// The credentials are missing, wrong or lack a permission. Recoverable: the role or
+    /// policy may be fixed without touching the MetricsApp.
+    #[error("{operation} on table `{table}`: access denied: {detail}")]
+    AccessDenied {
+        operation: &'static str,
+        table: String,
+        detail: String,
+        #[source]
+        source: AwsError,
+    },
+
+    /// AWS asked us to slow down. Recoverable.
+    #[error("{operation} on table `{table}`: throttled: {detail}")]
+    Throttled {
+        operation: &'static str,
+        table: String,
+        detail: String,
+        #[source]
+        source: AwsError,
+    },
+
+    /// The table (or its backup) is busy with another change, or not ACTIVE when it
+    /// must be. Recoverable: retry once AWS is done.
+    #[error("table `{table}` is busy ({status}); waiting for it to become ACTIVE")]
+    TableBusy {
+        table: String,
+        status: String,
+        #[source]
+        source: Option<AwsError>,
+    },
+
+    /// The table vanished between two calls (deleted behind our back). Recoverable: the
+    /// next pass sees it absent and creates it.
+    #[error("{operation} on table `{table}`: the table no longer exists")]
+    TableGone {
+        operation: &'static str,
+        table: String,
+        #[source]
+        source: AwsError,
+    },
+
+    /// The endpoint does not implement an operation the operator needs (dynalite has no
+    /// TTL, point-in-time recovery or backups). Terminal: retrying will not add it.
+    #[error("{operation} on table `{table}`: not supported by this DynamoDB endpoint: {detail}")]
+    Unsupported {
+        operation: &'static str,
+        table: String,
+        detail: String,
+        #[source]
+        source: AwsError,
+    },
+
+    /// AWS could not be reached, timed out, failed on its side, or refused the request
+    /// for a reason not known to be permanent. Recoverable.
+    #[error("{operation} on table `{table}`: AWS unavailable: {detail}")]
+    AwsUnavailable {
+        operation: &'static str,
+        table: String,
+        detail: String,
+        #[source]
+        source: AwsError,
+    },
+
+    /// AWS answered without a field it always sends (e.g. DescribeTable without the
+    /// table). Recoverable: most likely a transient fault of the endpoint.
+    #[error("{operation} on table `{table}`: AWS answered without {missing}")]
+    UnexpectedResponse {
+        operation: &'static str,
+        table: String,
+        missing: &'static str,
+    },
+}
+
+impl Error {
+    /// True when retrying cannot help until the spec or the table changes: the
+    /// controller reports it and does not hot-loop. False for throttling, access
+    /// denied, busy tables and outages: retry with capped exponential backoff.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            Error::Conflict { .. }
+            | Error::IncompatibleTable { .. }
+            | Error::InvalidSpec { .. }
+            | Error::Unsupported { .. } => true,
+            Error::AccessDenied { .. }
+            | Error::Throttled { .. }
+            | Error::TableBusy { .. }
+            | Error::TableGone { .. }
+            | Error::AwsUnavailable { .. }
+            | Error::UnexpectedResponse { .. } => false,
+        }
+    }
+
+    /// A CamelCase word for condition reasons and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Conflict { .. } => "TableConflict",
+            Error::IncompatibleTable { .. } => "IncompatibleTable",
+            Error::InvalidSpec { .. } => "InvalidTableSpec",
+            Error::AccessDenied { .. } => "AccessDenied",
+            Error::Throttled { .. } => "Throttled",
+            Error::TableBusy { .. } => "TableBusy",
+            Error::TableGone { .. } => "TableGone",
+            Error::Unsupported { .. } => "UnsupportedOperation",
+            Error::AwsUnavailable { .. } => "AwsUnavailable",
+            Error::UnexpectedResponse { .. } => "UnexpectedAwsResponse",
+        }
+    }
+
+    /// Classifies an SDK error from `operation` on `table` by the error code AWS sent
+    /// (or, when no answer came back, by how the request failed).
+    pub(crate) fn from_sdk<E, R>(
+        operation: &'static str,
+        table: &str,
+        error: SdkError<E, R>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let table = table.to_owned();
+        let code = error.code().map(str::to_owned);
+        let detail = match (&code, error.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.clone(),
+            _ => DisplayErrorContext(&error).to_string(),
+        };
+        let answered = matches!(
+            error,
+            SdkError::ServiceError(_) | SdkError::ResponseError(_)
+        );
+        let built = !matches!(error, SdkError::ConstructionFailure(_));
+        let source: AwsError = Box::new(error);
+        if !built {
+            return Error::InvalidSpec {
+                table,
+                problem: format!("{operation} request could not be built: {detail}"),
+                source: Some(source),
+            };
+        }
+        let kind = if answered {
+            code.as_deref()
+                .map(Kind::of_code)
+                .unwrap_or(Kind::Unavailable)
+        } else {
+            Kind::Unavailable
+        };
+        match kind {
+            Kind::Invalid => Error::InvalidSpec {
+                table,
+                problem: format!("AWS refused {operation}: {detail}"),
+                source: Some(source),
+            },
+            Kind::AccessDenied => Error::AccessDenied {
+                operation,
+                table,
+                detail,
+                source,
+            },
+            Kind::Throttled => Error::Throttled {
+                operation,
+                table,
+                detail,
+                source,
+            },
+            Kind::Busy => Error::TableBusy {
+                table,
+                status: format!("{operation}: {detail}"),
+                source: Some(source),
+            },
+            Kind::Gone => Error::TableGone {
+                operation,
+                table,
+                source,
+            },
+            Kind::Unsupported => Error::Unsupported {
+                operation,
+                table,
+                detail,
+                source,
+            },
+            Kind::Unavailable => Error::AwsUnavailable {
+                operation,
+                table,
+                detail,
+                source,
+            },
+        }
+    }
+}
+
+/// What an AWS error code means for the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Invalid,
+    AccessDenied,
+    Throttled,
+    Busy,
+    Gone,
+    Unsupported,
+    Unavailable,
+}
+
+impl Kind {
+    fn of_code(code: &str) -> Kind {
+        match code {
+            "ValidationException" | "LimitExceededException" | "SerializationException" => {
+                Kind::Invalid
+            }
+            "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "MissingAuthenticationTokenException"
+            | "ExpiredTokenException"
+            | "IncompleteSignatureException" => Kind::AccessDenied,
+            "ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded" => Kind::Throttled,
+            "ResourceInUseException"
+            | "BackupInUseException"
+            | "ContinuousBackupsUnavailableException" => Kind::Busy,
+            "ResourceNotFoundException" | "TableNotFoundException" => Kind::Gone,
+            "UnknownOperationException" => Kind::Unsupported,
+            // Unknown codes and server-side failures: retrying with backoff is safe, and
+            // the condition message carries the code for a human to read.
+            _ => Kind::Unavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_that_retrying_cannot_fix_are_terminal() {
+        for code in [
+            "ValidationException",
+            "LimitExceededException",
+            "UnknownOperationException",
+        ] {
+            let kind = Kind::of_code(code);
+            assert!(
+                matches!(kind, Kind::Invalid | Kind::Unsupported),
+                "{code} → {kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn throttling_and_credentials_are_recoverable_with_their_own_reason() {
+        assert_eq!(Kind::of_code("ThrottlingException"), Kind::Throttled);
+        assert_eq!(
+            Kind::of_code("ProvisionedThroughputExceededException"),
+            Kind::Throttled
+        );
+        assert_eq!(Kind::of_code("RequestLimitExceeded"), Kind::Throttled);
+        assert_eq!(Kind::of_code("AccessDeniedException"), Kind::AccessDenied);
+        assert_eq!(
+            Kind::of_code("UnrecognizedClientException"),
+            Kind::AccessDenied
+        );
+        assert_eq!(Kind::of_code("ResourceInUseException"), Kind::Busy);
+        assert_eq!(Kind::of_code("InternalServerError"), Kind::Unavailable);
+    }
+
+    #[test]
+    fn terminal_errors_are_the_ones_a_spec_change_must_fix() {
+        let conflict = Error::Conflict {
+            table: "t".into(),
+            owner: "belongs to someone else".into(),
+        };
+        assert!(conflict.is_terminal());
+        assert_eq!(conflict.reason(), "TableConflict");
+        let busy = Error::TableBusy {
+            table: "t".into(),
+            status: "UPDATING".into(),
+            source: None,
+        };
+        assert!(!busy.is_terminal());
+        assert_eq!(busy.reason(), "TableBusy");
+    }
+}

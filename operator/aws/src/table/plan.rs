@@ -1,0 +1,758 @@
+//! Desired vs actual, with no I/O: the ordered steps that bring an existing table to
+//! the spec, what AWS is still busy with, and the checks on a spec before any call.
+//!
+//! Steps come in the order they are applied: tags, TTL and point-in-time recovery
+//! first (their own APIs, allowed together on an ACTIVE table), then the UpdateTable
+//! steps (billing, stream). DynamoDB takes one UpdateTable change at a time and puts the
+//! table in UPDATING, so a pass applies the first UpdateTable step only and the next
+//! pass plans again from what AWS then describes.
+
+use std::collections::BTreeMap;
+
+use super::actual::{ActualTable, TimeToLive};
+use super::ownership::owner_tags;
+use super::{Billing, Capacity, Change, DesiredTable, Error, Owner, StreamView};
+
+/// One call (or pair of tag calls) that moves the table towards the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// TagResource with `set`, UntagResource with `removed`.
+    Tags {
+        set: BTreeMap<String, String>,
+        removed: Vec<String>,
+    },
+    /// UpdateTimeToLive. Moving TTL to another attribute is a disable now and an enable
+    /// on a later pass, because AWS refuses to enable TTL while it is on (or turning
+    /// off).
+    TimeToLive {
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// UpdateContinuousBackups.
+    PointInTimeRecovery { to: bool },
+    /// UpdateTable with the billing mode and/or throughput of the table and indexes.
+    Billing(BillingUpdate),
+    /// UpdateTable with a stream specification. Changing the view type is a disable now
+    /// and an enable on a later pass: AWS refuses to change the view of a live stream.
+    Stream {
+        from: Option<StreamView>,
+        to: Option<StreamView>,
+    },
+}
+
+/// The billing part of an UpdateTable request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingUpdate {
+    pub from: Billing,
+    pub to: Billing,
+    /// True when the billing mode itself changes (not only the capacity).
+    pub mode_changes: bool,
+    /// Table throughput to send: set when it differs (AWS refuses an unchanged one).
+    pub table: Option<Capacity>,
+    /// Index throughput to send, for each index whose capacity differs.
+    pub indexes: Vec<(String, Capacity)>,
+    /// Index capacities before the change, for the Event message.
+    pub indexes_before: Vec<(String, Option<Capacity>)>,
+}
+
+impl Step {
+    /// True for the steps made with UpdateTable, of which one is allowed per pass.
+    pub fn is_update_table(&self) -> bool {
+        match self {
+            Step::Billing(_) | Step::Stream { .. } => true,
+            Step::Tags { .. } | Step::TimeToLive { .. } | Step::PointInTimeRecovery { .. } => false,
+        }
+    }
+
+    /// The change this step makes, as reported in Events.
+    pub fn change(&self) -> Change {
+        match self {
+            Step::Tags { set, removed } => Change::Tags {
+                set: set.clone(),
+                removed: removed.clone(),
+            },
+            Step::TimeToLive { from, to } => Change::TimeToLive {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            Step::PointInTimeRecovery { to } => Change::PointInTimeRecovery { to: *to },
+            Step::Billing(update) => Change::Billing {
+                from: describe_billing(update.from, &update.indexes_before),
+                to: describe_billing(update.to, &[]),
+            },
+            Step::Stream { from, to } => Change::Stream {
+                from: *from,
+                to: *to,
+            },
+        }
+    }
+}
+
+/// The steps that bring `actual` to `desired`, in the order to apply them. Empty when
+/// the table matches, and while the table is not ACTIVE (AWS allows no change then).
+/// Ownership and key layout are checked before: this only compares settings.
+pub fn plan(desired: &DesiredTable, actual: &ActualTable, owner: &Owner) -> Vec<Step> {
+    if !actual.is_active() {
+        return Vec::new();
+    }
+    let mut steps = Vec::new();
+    steps.extend(tags(desired, actual, owner));
+    if let Some(ttl) = &actual.time_to_live {
+        steps.extend(time_to_live(desired.ttl_attribute.as_deref(), ttl));
+    }
+    if let Some(enabled) = actual.point_in_time_recovery
+        && enabled != desired.point_in_time_recovery
+    {
+        steps.push(Step::PointInTimeRecovery {
+            to: desired.point_in_time_recovery,
+        });
+    }
+    if actual.busy_indexes.is_empty() {
+        steps.extend(billing(desired.billing, actual));
+        steps.extend(stream(desired.stream, actual.stream));
+    }
+    steps
+}
+
+/// What AWS is still doing that keeps the table from matching the spec, one phrase
+/// each; empty when nothing is in progress.
+pub fn waiting_on(desired: &DesiredTable, actual: &ActualTable) -> Vec<String> {
+    let mut waiting = Vec::new();
+    if !actual.is_active() {
+        waiting.push(format!("table is {}", actual.status));
+    }
+    for index in &actual.busy_indexes {
+        waiting.push(format!("index `{index}` is not ACTIVE"));
+    }
+    match (&actual.time_to_live, desired.ttl_attribute.as_deref()) {
+        (Some(TimeToLive::Disabling(attribute)), Some(_)) => {
+            waiting.push(format!("TTL on `{attribute}` is being disabled"));
+        }
+        (Some(TimeToLive::Enabling(attribute)), want) if want != Some(attribute.as_str()) => {
+            waiting.push(format!("TTL on `{attribute}` is being enabled"));
+        }
+        _ => {}
+    }
+    waiting
+}
+
+/// Checks a spec for what DynamoDB would refuse, so the user reads a message naming
+/// the field instead of an AWS error code.
+pub fn validate(desired: &DesiredTable, owner: &Owner) -> Result<(), Error> {
+    let invalid = |problem: String| Error::InvalidSpec {
+        table: desired.name.clone(),
+        problem,
+        source: None,
+    };
+    let name = &desired.name;
+    if !(3..=255).contains(&name.len())
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(invalid(format!(
+            "table name `{name}` must be 3 to 255 characters of a-z, A-Z, 0-9, `_`, `-` and `.`"
+        )));
+    }
+    match desired.billing {
+        Billing::OnDemand => {}
+        Billing::Provisioned(capacity) => {
+            if capacity.read < 1 || capacity.write < 1 {
+                return Err(invalid(format!(
+                    "provisioned capacity must be at least 1 (read {}, write {})",
+                    capacity.read, capacity.write
+                )));
+            }
+        }
+    }
+    if let Some(attribute) = &desired.ttl_attribute
+        && !(1..=255).contains(&attribute.len())
+    {
+        return Err(invalid(
+            "TTL attribute name must be 1 to 255 characters".to_owned(),
+        ));
+    }
+    for (key, value) in &desired.tags {
+        if !(1..=128).contains(&key.chars().count()) {
+            return Err(invalid(format!(
+                "tag key `{key}` must be 1 to 128 characters"
+            )));
+        }
+        if value.chars().count() > 256 {
+            return Err(invalid(format!(
+                "value of tag `{key}` must be at most 256 characters"
+            )));
+        }
+        if key.starts_with("aws:") {
+            return Err(invalid(format!(
+                "tag key `{key}`: the `aws:` prefix is reserved by AWS"
+            )));
+        }
+    }
+    let total = wanted_tags(desired, owner).len();
+    if total > MAX_TAGS {
+        return Err(invalid(format!(
+            "{total} tags (with the 3 owner tags); DynamoDB allows at most {MAX_TAGS}"
+        )));
+    }
+    Ok(())
+}
+
+const MAX_TAGS: usize = 50;
+const AWS_RESERVED_TAG_PREFIX: &str = "aws:";
+
+/// User tags plus owner tags; owner tags win.
+pub fn wanted_tags(desired: &DesiredTable, owner: &Owner) -> BTreeMap<String, String> {
+    let mut tags = desired.tags.clone();
+    tags.extend(owner_tags(owner));
+    tags
+}
+
+fn tags(desired: &DesiredTable, actual: &ActualTable, owner: &Owner) -> Option<Step> {
+    let want = wanted_tags(desired, owner);
+    let set: BTreeMap<String, String> = want
+        .iter()
+        .filter(|(key, value)| actual.tags.get(*key) != Some(*value))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let removed: Vec<String> = actual
+        .tags
+        .keys()
+        .filter(|key| !want.contains_key(*key) && !key.starts_with(AWS_RESERVED_TAG_PREFIX))
+        .cloned()
+        .collect();
+    (!set.is_empty() || !removed.is_empty()).then_some(Step::Tags { set, removed })
+}
+
+fn time_to_live(want: Option<&str>, actual: &TimeToLive) -> Option<Step> {
+    let disable = |attribute: &String| Step::TimeToLive {
+        from: Some(attribute.clone()),
+        to: None,
+    };
+    match (want, actual) {
+        (None, TimeToLive::Disabled | TimeToLive::Disabling(_)) => None,
+        (None, TimeToLive::Enabled(attribute)) => Some(disable(attribute)),
+        (Some(want), TimeToLive::Disabled) => Some(Step::TimeToLive {
+            from: None,
+            to: Some(want.to_owned()),
+        }),
+        (Some(want), TimeToLive::Enabled(attribute)) if want == attribute => None,
+        (Some(_), TimeToLive::Enabled(attribute)) => Some(disable(attribute)),
+        // AWS is mid-change: wait for it to finish (see `waiting_on`).
+        (_, TimeToLive::Enabling(_)) | (Some(_), TimeToLive::Disabling(_)) => None,
+    }
+}
+
+fn billing(want: Billing, actual: &ActualTable) -> Option<Step> {
+    let indexes_before: Vec<(String, Option<Capacity>)> = actual
+        .index_capacity
+        .iter()
+        .map(|(name, capacity)| (name.clone(), *capacity))
+        .collect();
+    let update = match (actual.billing, want) {
+        (Billing::OnDemand, Billing::OnDemand) => return None,
+        (Billing::Provisioned(_), Billing::OnDemand) => BillingUpdate {
+            from: actual.billing,
+            to: want,
+            mode_changes: true,
+            table: None,
+            indexes: Vec::new(),
+            indexes_before,
+        },
+        (Billing::OnDemand, Billing::Provisioned(capacity)) => BillingUpdate {
+            from: actual.billing,
+            to: want,
+            mode_changes: true,
+            table: Some(capacity),
+            indexes: actual
+                .index_capacity
+                .keys()
+                .map(|name| (name.clone(), capacity))
+                .collect(),
+            indexes_before,
+        },
+        (Billing::Provisioned(have), Billing::Provisioned(capacity)) => {
+            let indexes: Vec<(String, Capacity)> = actual
+                .index_capacity
+                .iter()
+                .filter(|(_, index)| **index != Some(capacity))
+                .map(|(name, _)| (name.clone(), capacity))
+                .collect();
+            if have == capacity && indexes.is_empty() {
+                return None;
+            }
+            BillingUpdate {
+                from: actual.billing,
+                to: want,
+                mode_changes: false,
+                table: (have != capacity).then_some(capacity),
+                indexes,
+                indexes_before,
+            }
+        }
+    };
+    Some(Step::Billing(update))
+}
+
+fn stream(want: Option<StreamView>, actual: Option<StreamView>) -> Option<Step> {
+    match (actual, want) {
+        (from, to) if from == to => None,
+        (Some(from), Some(_)) => Some(Step::Stream {
+            from: Some(from),
+            to: None,
+        }),
+        (from, to) => Some(Step::Stream { from, to }),
+    }
+}
+
+/// Billing in Event words, naming the indexes whose capacity differs from the table's.
+fn describe_billing(billing: Billing, indexes: &[(String, Option<Capacity>)]) -> String {
+    match billing {
+        Billing::OnDemand => "PAY_PER_REQUEST".to_owned(),
+        Billing::Provisioned(capacity) => {
+            let mut text = format!(
+                "PROVISIONED (read {}, write {}",
+                capacity.read, capacity.write
+            );
+            for (name, index) in indexes {
+                match index {
+                    Some(index) if *index == capacity => {}
+                    Some(index) => text.push_str(&format!(
+                        "; index {name} read {}, write {}",
+                        index.read, index.write
+                    )),
+                    None => text.push_str(&format!("; index {name} without capacity")),
+                }
+            }
+            text.push(')');
+            text
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::layout;
+
+    fn owner() -> Owner {
+        Owner {
+            namespace: "team".into(),
+            name: "metrics".into(),
+            uid: "uid-1".into(),
+        }
+    }
+
+    fn desired() -> DesiredTable {
+        DesiredTable {
+            name: "team-metrics".into(),
+            billing: Billing::OnDemand,
+            point_in_time_recovery: false,
+            ttl_attribute: None,
+            stream: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// An ACTIVE on-demand table matching [`desired`].
+    fn actual() -> ActualTable {
+        ActualTable {
+            name: "team-metrics".into(),
+            arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/team-metrics".into()),
+            status: "ACTIVE".into(),
+            layout: layout::expected(),
+            billing: Billing::OnDemand,
+            index_capacity: BTreeMap::from([("by_collection".into(), None)]),
+            busy_indexes: Vec::new(),
+            stream: None,
+            time_to_live: Some(TimeToLive::Disabled),
+            point_in_time_recovery: Some(false),
+            tags: owner_tags(&owner()),
+        }
+    }
+
+    fn provisioned(read: i64, write: i64) -> Billing {
+        Billing::Provisioned(Capacity { read, write })
+    }
+
+    fn with_provisioned(mut table: ActualTable, read: i64, write: i64) -> ActualTable {
+        table.billing = provisioned(read, write);
+        for capacity in table.index_capacity.values_mut() {
+            *capacity = Some(Capacity { read, write });
+        }
+        table
+    }
+
+    #[test]
+    fn a_matching_table_needs_nothing() {
+        assert_eq!(plan(&desired(), &actual(), &owner()), vec![]);
+        assert!(waiting_on(&desired(), &actual()).is_empty());
+    }
+
+    #[test]
+    fn on_demand_to_provisioned_sets_table_and_index_capacity() {
+        let want = DesiredTable {
+            billing: provisioned(5, 5),
+            ..desired()
+        };
+        let steps = plan(&want, &actual(), &owner());
+        let capacity = Capacity { read: 5, write: 5 };
+        assert_eq!(
+            steps,
+            vec![Step::Billing(BillingUpdate {
+                from: Billing::OnDemand,
+                to: provisioned(5, 5),
+                mode_changes: true,
+                table: Some(capacity),
+                indexes: vec![("by_collection".into(), capacity)],
+                indexes_before: vec![("by_collection".into(), None)],
+            })]
+        );
+        assert_eq!(
+            steps[0].change().to_string(),
+            "billing mode PAY_PER_REQUEST → PROVISIONED (read 5, write 5)"
+        );
+    }
+
+    #[test]
+    fn provisioned_to_on_demand_sends_only_the_mode() {
+        let steps = plan(&desired(), &with_provisioned(actual(), 5, 5), &owner());
+        let [Step::Billing(update)] = steps.as_slice() else {
+            panic!("expected one billing step, got {steps:?}");
+        };
+        assert!(update.mode_changes);
+        assert_eq!(update.to, Billing::OnDemand);
+        assert_eq!(update.table, None);
+        assert!(update.indexes.is_empty());
+    }
+
+    #[test]
+    fn capacity_change_sends_only_what_differs() {
+        let want = DesiredTable {
+            billing: provisioned(10, 5),
+            ..desired()
+        };
+        let mut table = with_provisioned(actual(), 5, 5);
+        table.index_capacity.insert(
+            "by_collection".into(),
+            Some(Capacity { read: 10, write: 5 }),
+        );
+        let steps = plan(&want, &table, &owner());
+        let [Step::Billing(update)] = steps.as_slice() else {
+            panic!("expected one billing step, got {steps:?}");
+        };
+        assert!(!update.mode_changes);
+        assert_eq!(update.table, Some(Capacity { read: 10, write: 5 }));
+        assert!(update.indexes.is_empty(), "index already has 10/5");
+        assert_eq!(
+            steps[0].change().to_string(),
+            "billing mode PROVISIONED (read 5, write 5; index by_collection read 10, write 5) → PROVISIONED (read 10, write 5)"
+        );
+    }
+
+    #[test]
+    fn index_capacity_drift_alone_updates_the_index() {
+        let want = DesiredTable {
+            billing: provisioned(5, 5),
+            ..desired()
+        };
+        let mut table = with_provisioned(actual(), 5, 5);
+        table
+            .index_capacity
+            .insert("by_collection".into(), Some(Capacity { read: 1, write: 1 }));
+        let steps = plan(&want, &table, &owner());
+        let [Step::Billing(update)] = steps.as_slice() else {
+            panic!("expected one billing step, got {steps:?}");
+        };
+        assert_eq!(update.table, None);
+        assert_eq!(
+            update.indexes,
+            vec![("by_collection".into(), Capacity { read: 5, write: 5 })]
+        );
+    }
+
+    #[test]
+    fn matching_provisioned_table_needs_nothing() {
+        let want = DesiredTable {
+            billing: provisioned(5, 5),
+            ..desired()
+        };
+        assert_eq!(
+            plan(&want, &with_provisioned(actual(), 5, 5), &owner()),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn stream_on_off_and_view_change_in_two_passes() {
+        let on = DesiredTable {
+            stream: Some(StreamView::NewImage),
+            ..desired()
+        };
+        assert_eq!(
+            plan(&on, &actual(), &owner()),
+            vec![Step::Stream {
+                from: None,
+                to: Some(StreamView::NewImage)
+            }]
+        );
+
+        let mut streaming = actual();
+        streaming.stream = Some(StreamView::NewImage);
+        assert_eq!(
+            plan(&desired(), &streaming, &owner()),
+            vec![Step::Stream {
+                from: Some(StreamView::NewImage),
+                to: None
+            }]
+        );
+
+        let keys = DesiredTable {
+            stream: Some(StreamView::KeysOnly),
+            ..desired()
+        };
+        assert_eq!(
+            plan(&keys, &streaming, &owner()),
+            vec![Step::Stream {
+                from: Some(StreamView::NewImage),
+                to: None
+            }],
+            "first pass disables the old view"
+        );
+        assert_eq!(plan(&on, &streaming, &owner()), vec![]);
+    }
+
+    #[test]
+    fn ttl_on_off_and_move_in_two_passes() {
+        let on = DesiredTable {
+            ttl_attribute: Some("expires".into()),
+            ..desired()
+        };
+        assert_eq!(
+            plan(&on, &actual(), &owner()),
+            vec![Step::TimeToLive {
+                from: None,
+                to: Some("expires".into())
+            }]
+        );
+
+        let mut enabled = actual();
+        enabled.time_to_live = Some(TimeToLive::Enabled("expires".into()));
+        assert_eq!(plan(&on, &enabled, &owner()), vec![]);
+        assert_eq!(
+            plan(&desired(), &enabled, &owner()),
+            vec![Step::TimeToLive {
+                from: Some("expires".into()),
+                to: None
+            }]
+        );
+
+        let moved = DesiredTable {
+            ttl_attribute: Some("deadline".into()),
+            ..desired()
+        };
+        assert_eq!(
+            plan(&moved, &enabled, &owner()),
+            vec![Step::TimeToLive {
+                from: Some("expires".into()),
+                to: None
+            }],
+            "first pass disables the old attribute"
+        );
+    }
+
+    #[test]
+    fn ttl_in_transition_is_waited_for() {
+        let moved = DesiredTable {
+            ttl_attribute: Some("deadline".into()),
+            ..desired()
+        };
+        let mut disabling = actual();
+        disabling.time_to_live = Some(TimeToLive::Disabling("expires".into()));
+        assert_eq!(plan(&moved, &disabling, &owner()), vec![]);
+        assert_eq!(
+            waiting_on(&moved, &disabling),
+            vec!["TTL on `expires` is being disabled"]
+        );
+        assert!(waiting_on(&desired(), &disabling).is_empty());
+
+        let mut enabling = actual();
+        enabling.time_to_live = Some(TimeToLive::Enabling("deadline".into()));
+        assert_eq!(plan(&moved, &enabling, &owner()), vec![]);
+        assert!(waiting_on(&moved, &enabling).is_empty());
+    }
+
+    #[test]
+    fn point_in_time_recovery_on_and_off() {
+        let on = DesiredTable {
+            point_in_time_recovery: true,
+            ..desired()
+        };
+        assert_eq!(
+            plan(&on, &actual(), &owner()),
+            vec![Step::PointInTimeRecovery { to: true }]
+        );
+        let mut enabled = actual();
+        enabled.point_in_time_recovery = Some(true);
+        assert_eq!(
+            plan(&desired(), &enabled, &owner()),
+            vec![Step::PointInTimeRecovery { to: false }]
+        );
+    }
+
+    #[test]
+    fn tags_added_changed_and_removed_but_owner_and_aws_tags_kept() {
+        let want = DesiredTable {
+            tags: BTreeMap::from([
+                ("team".into(), "data".into()),
+                ("cost-center".into(), "42".into()),
+            ]),
+            ..desired()
+        };
+        let mut table = actual();
+        table.tags.insert("team".into(), "web".into());
+        table.tags.insert("old".into(), "x".into());
+        table
+            .tags
+            .insert("aws:cloudformation:stack-name".into(), "s".into());
+        assert_eq!(
+            plan(&want, &table, &owner()),
+            vec![Step::Tags {
+                set: BTreeMap::from([
+                    ("cost-center".into(), "42".into()),
+                    ("team".into(), "data".into()),
+                ]),
+                removed: vec!["old".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn owner_tags_are_restored_and_win_over_user_tags() {
+        let want = DesiredTable {
+            tags: BTreeMap::from([("metricsapp.dev/name".into(), "spoof".into())]),
+            ..desired()
+        };
+        let mut table = actual();
+        table.tags.remove("metricsapp.dev/namespace");
+        assert_eq!(
+            plan(&want, &table, &owner()),
+            vec![Step::Tags {
+                set: BTreeMap::from([("metricsapp.dev/namespace".into(), "team".into())]),
+                removed: vec![],
+            }]
+        );
+    }
+
+    #[test]
+    fn busy_table_gets_no_steps_and_is_waited_for() {
+        let want = DesiredTable {
+            billing: provisioned(5, 5),
+            point_in_time_recovery: true,
+            ..desired()
+        };
+        for status in ["CREATING", "UPDATING"] {
+            let mut table = actual();
+            table.status = status.into();
+            assert_eq!(plan(&want, &table, &owner()), vec![], "{status}");
+            assert_eq!(
+                waiting_on(&want, &table),
+                vec![format!("table is {status}")]
+            );
+        }
+    }
+
+    #[test]
+    fn busy_index_defers_update_table_but_not_other_steps() {
+        let want = DesiredTable {
+            billing: provisioned(5, 5),
+            point_in_time_recovery: true,
+            ..desired()
+        };
+        let mut table = actual();
+        table.busy_indexes = vec!["by_collection".into()];
+        assert_eq!(
+            plan(&want, &table, &owner()),
+            vec![Step::PointInTimeRecovery { to: true }]
+        );
+        assert_eq!(
+            waiting_on(&want, &table),
+            vec!["index `by_collection` is not ACTIVE"]
+        );
+    }
+
+    #[test]
+    fn everything_at_once_comes_in_apply_order() {
+        let want = DesiredTable {
+            billing: provisioned(5, 5),
+            point_in_time_recovery: true,
+            ttl_attribute: Some("expires".into()),
+            stream: Some(StreamView::NewAndOldImages),
+            tags: BTreeMap::from([("team".into(), "data".into())]),
+            ..desired()
+        };
+        let steps = plan(&want, &actual(), &owner());
+        let kinds: Vec<&str> = steps
+            .iter()
+            .map(|step| match step {
+                Step::Tags { .. } => "tags",
+                Step::TimeToLive { .. } => "ttl",
+                Step::PointInTimeRecovery { .. } => "pitr",
+                Step::Billing(_) => "billing",
+                Step::Stream { .. } => "stream",
+            })
+            .collect();
+        assert_eq!(kinds, ["tags", "ttl", "pitr", "billing", "stream"]);
+        assert_eq!(
+            steps.iter().filter(|s| s.is_update_table()).count(),
+            2,
+            "both UpdateTable steps are planned; a pass applies the first"
+        );
+    }
+
+    #[test]
+    fn validate_names_the_problem() {
+        let bad_name = DesiredTable {
+            name: "a b".into(),
+            ..desired()
+        };
+        let error = validate(&bad_name, &owner()).unwrap_err();
+        assert!(error.is_terminal());
+        assert_eq!(error.reason(), "InvalidTableSpec");
+        assert!(error.to_string().contains("table name `a b`"), "{error}");
+
+        let zero = DesiredTable {
+            billing: provisioned(0, 5),
+            ..desired()
+        };
+        assert!(
+            validate(&zero, &owner())
+                .unwrap_err()
+                .to_string()
+                .contains("at least 1")
+        );
+
+        let reserved = DesiredTable {
+            tags: BTreeMap::from([("aws:x".into(), "y".into())]),
+            ..desired()
+        };
+        assert!(
+            validate(&reserved, &owner())
+                .unwrap_err()
+                .to_string()
+                .contains("reserved")
+        );
+
+        let many = DesiredTable {
+            tags: (0..48).map(|i| (format!("k{i}"), "v".into())).collect(),
+            ..desired()
+        };
+        assert!(
+            validate(&many, &owner())
+                .unwrap_err()
+                .to_string()
+                .contains("51 tags")
+        );
+        assert!(validate(&desired(), &owner()).is_ok());
+    }
+}
