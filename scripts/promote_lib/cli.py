@@ -44,6 +44,23 @@ def cmd_fetch(git: Git, args: argparse.Namespace) -> None:
     git.fetch()
 
 
+def cmd_env_info(git: Git, args: argparse.Namespace) -> None:
+    env = environment(args.env)
+    print(
+        _outputs(
+            {
+                "environment": env.name,
+                "branch": env.branch,
+                "lower": env.lower or "",
+                "namespace": env.namespace,
+                "metricsapp": env.metricsapp_path,
+                "values": env.values_path,
+            }
+        ),
+        end="",
+    )
+
+
 def cmd_record_digests(git: Git, args: argparse.Namespace) -> None:
     digests = records.Digests(git.commit(args.commit), records.parse_images(args.image), args.run_url)
     if records.record_digests(git, digests, push=args.push):
@@ -163,6 +180,9 @@ def parser() -> argparse.ArgumentParser:
         return s
 
     command("fetch", cmd_fetch, "fetch every branch and the notes (digests, deployments) from the remote")
+
+    s = command("env-info", cmd_env_info, "print an environment's branch, namespace and files (NAME=VALUE lines)")
+    s.add_argument("--env", required=True)
 
     s = command("record-digests", cmd_record_digests, "record the image digests built for a commit")
     s.add_argument("--commit", required=True)

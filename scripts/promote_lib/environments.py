@@ -22,6 +22,11 @@ class Environment:
     def values_path(self) -> str:
         return f"examples/{self.examples_dir}/values.yaml"
 
+    @property
+    def namespace(self) -> str:
+        """Where the environment's MetricsApp lives (as examples/<env>/metricsapp.yaml say)."""
+        return f"metricsapp-{self.examples_dir}"
+
 
 ENVIRONMENTS = {
     "dev": Environment("dev", branch="dev", examples_dir="dev", lower=None),

@@ -122,14 +122,17 @@ class _Spec:
             if not _is_content(line):
                 continue
             indent = _indent(line)
+            is_item = line.lstrip().startswith("- ")
+            if indent < self.indent or (indent == self.indent and not is_item):
+                break
             if item_indent is None:
-                if not line.lstrip().startswith("- "):
+                if not is_item:
                     raise PromotionError(f"{self.source}: spec.env must be a block list (`- name: ...` lines) to add to it")
                 item_indent = indent
-            if indent < item_indent or (indent == item_indent and not line.lstrip().startswith("- ")):
+            if indent < item_indent or (indent == item_indent and not is_item):
                 break
-            item = line.lstrip()
-            if item.startswith("- name:") and _scalar(item[len("- name:") :]) == name:
+            entry = line.lstrip()
+            if entry.startswith("- name:") and _scalar(entry[len("- name:") :]) == name:
                 raise PromotionError(f"{self.source}: spec.env already sets {name}")
             end = j + 1
         item_pad = " " * (item_indent if item_indent is not None else self.indent + 2)
