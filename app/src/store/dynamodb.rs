@@ -1,0 +1,489 @@
+//! The DynamoDB store: the single-table layout of `metrics-app-table`. Activities are
+//! `pk=ACTIVITY#<id>, sk=ACTIVITY` and `/picus` items `pk=PICUS#<id>, sk=PICUS`; the
+//! `by_collection` index lists each collection in order, so listing never scans.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TableStatus};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use metrics_app_table::{
+    COLLECTION_INDEX, COLLECTION_KEY, COLLECTION_SORT_KEY, PARTITION_KEY, SORT_KEY,
+};
+
+use super::attributes::{json_to_attribute, map_to_json};
+use super::{ActivityQuery, Item, Page, Store};
+use crate::activity::{Activity, ActivityFields};
+use crate::error::{Error, Result};
+
+const ACTIVITY: &str = "ACTIVITY";
+const PICUS: &str = "PICUS";
+/// Largest page DynamoDB is asked for at once.
+const MAX_PAGE: usize = 1_000;
+
+type Attributes = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+fn key(collection: &str, id: &str) -> Attributes {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), s(format!("{collection}#{id}"))),
+        (SORT_KEY.to_owned(), s(collection)),
+    ])
+}
+
+/// Sorts a failed call into "the store is unavailable" (503) and "the store failed" (500).
+fn store_error<E, R>(error: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let unavailable = match &error {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+        _ => matches!(
+            error.code(),
+            Some(
+                "ResourceNotFoundException"
+                    | "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "UnrecognizedClientException"
+                    | "AccessDeniedException"
+                    | "ExpiredTokenException"
+            )
+        ),
+    };
+    let source: crate::error::BoxError = Box::new(error);
+    if unavailable {
+        Error::StoreUnavailable(source)
+    } else {
+        Error::Store(source)
+    }
+}
+
+fn corrupt(message: String) -> Error {
+    Error::Store(message.into())
+}
+
+fn activity_to_item(activity: &Activity) -> Attributes {
+    let fields = &activity.fields;
+    let mut item = key(ACTIVITY, &activity.id);
+    item.extend([
+        (COLLECTION_KEY.to_owned(), s(ACTIVITY)),
+        (COLLECTION_SORT_KEY.to_owned(), s(activity.sort_key())),
+        ("id".to_owned(), s(&activity.id)),
+        ("created_at".to_owned(), s(activity.created_at.to_rfc3339())),
+        ("updated_at".to_owned(), s(activity.updated_at.to_rfc3339())),
+    ]);
+    item.extend(fields_to_attributes(fields));
+    item
+}
+
+fn fields_to_attributes(fields: &ActivityFields) -> Vec<(String, AttributeValue)> {
+    vec![
+        ("customer".to_owned(), s(&fields.customer)),
+        ("project".to_owned(), s(&fields.project)),
+        ("engineer".to_owned(), s(&fields.engineer)),
+        (
+            "date".to_owned(),
+            s(fields.date.format("%Y-%m-%d").to_string()),
+        ),
+        (
+            "hours".to_owned(),
+            AttributeValue::N(fields.hours.to_string()),
+        ),
+        ("description".to_owned(), s(&fields.description)),
+    ]
+}
+
+fn item_to_activity(item: &Attributes) -> Result<Activity> {
+    let text = |name: &str| -> Result<String> {
+        match item.get(name) {
+            Some(AttributeValue::S(value)) => Ok(value.clone()),
+            _ => Err(corrupt(format!("activity item has no string {name:?}"))),
+        }
+    };
+    let time = |name: &str| -> Result<DateTime<Utc>> {
+        let value = text(name)?;
+        DateTime::parse_from_rfc3339(&value)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| corrupt(format!("activity item has a bad {name:?}: {e}")))
+    };
+    let date = NaiveDate::parse_from_str(&text("date")?, "%Y-%m-%d")
+        .map_err(|e| corrupt(format!("activity item has a bad \"date\": {e}")))?;
+    let hours = match item.get("hours") {
+        Some(AttributeValue::N(n)) => n
+            .parse::<f64>()
+            .map_err(|e| corrupt(format!("activity item has a bad \"hours\": {e}")))?,
+        _ => return Err(corrupt("activity item has no number \"hours\"".to_owned())),
+    };
+    Ok(Activity {
+        id: text("id")?,
+        fields: ActivityFields {
+            customer: text("customer")?,
+            project: text("project")?,
+            engineer: text("engineer")?,
+            date,
+            hours,
+            description: text("description").unwrap_or_default(),
+        },
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
+    })
+}
+
+/// The client's attributes of a `/picus` item: everything but the app's own.
+fn item_to_picus(mut item: Attributes) -> (Option<String>, Item) {
+    let id = match item.remove("id") {
+        Some(AttributeValue::S(id)) => Some(id),
+        _ => None,
+    };
+    for name in [PARTITION_KEY, SORT_KEY, COLLECTION_KEY, COLLECTION_SORT_KEY] {
+        item.remove(name);
+    }
+    (id, map_to_json(&item))
+}
+
+impl Store for DynamoDbStore {
+    fn create_activity<'a>(&'a self, activity: &'a Activity) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(activity_to_item(activity)))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .send()
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        })
+    }
+
+    fn get_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Activity>>> {
+        Box::pin(async move {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(ACTIVITY, id)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(store_error)?;
+            output.item().map(item_to_activity).transpose()
+        })
+    }
+
+    fn replace_activity<'a>(
+        &'a self,
+        id: &'a str,
+        fields: &'a ActivityFields,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<Activity>>> {
+        Box::pin(async move {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(ACTIVITY, id)))
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .return_values(ReturnValue::AllNew);
+            let mut assignments = Vec::new();
+            let mut values = fields_to_attributes(fields);
+            values.push(("updated_at".to_owned(), s(now.to_rfc3339())));
+            values.push((
+                COLLECTION_SORT_KEY.to_owned(),
+                s(crate::activity::sort_key(fields.date, id)),
+            ));
+            for (name, value) in values {
+                assignments.push(format!("#{name} = :{name}"));
+                update = update
+                    .expression_attribute_names(format!("#{name}"), &name)
+                    .expression_attribute_values(format!(":{name}"), value);
+            }
+            let result = update
+                .update_expression(format!("SET {}", assignments.join(", ")))
+                .send()
+                .await;
+            match result {
+                Ok(output) => output.attributes().map(item_to_activity).transpose(),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(error) => Err(store_error(error)),
+            }
+        })
+    }
+
+    fn delete_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.delete(ACTIVITY, id))
+    }
+
+    fn list_activities<'a>(
+        &'a self,
+        query: &'a ActivityQuery,
+        limit: usize,
+        after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page>> {
+        Box::pin(async move {
+            let lower = query.from.map(|from| from.format("%Y-%m-%d").to_string());
+            // `~` sorts after every character of an id, so `<to>#~` ends day `to`.
+            let upper = query.to.map(|to| format!("{}#~", to.format("%Y-%m-%d")));
+            // DynamoDB refuses a start key outside the key condition: clamp it first.
+            let start = match (after, &lower, &upper) {
+                (Some(after), Some(lower), _) if after <= lower.as_str() => {
+                    return Ok(Page {
+                        activities: Vec::new(),
+                        next: None,
+                    });
+                }
+                (Some(after), _, Some(upper)) if after >= upper.as_str() => None,
+                (after, _, _) => after,
+            };
+            if let (Some(lower), Some(upper)) = (&lower, &upper)
+                && lower >= upper
+            {
+                return Ok(Page {
+                    activities: Vec::new(),
+                    next: None,
+                });
+            }
+            let (condition, mut values) = match (&lower, &upper) {
+                (Some(lower), Some(upper)) => (
+                    "#c = :c AND #o BETWEEN :lower AND :upper",
+                    vec![
+                        (":lower".to_owned(), s(lower)),
+                        (":upper".to_owned(), s(upper)),
+                    ],
+                ),
+                (Some(lower), None) => (
+                    "#c = :c AND #o >= :lower",
+                    vec![(":lower".to_owned(), s(lower))],
+                ),
+                (None, Some(upper)) => (
+                    "#c = :c AND #o <= :upper",
+                    vec![(":upper".to_owned(), s(upper))],
+                ),
+                (None, None) => ("#c = :c", vec![]),
+            };
+            values.push((":c".to_owned(), s(ACTIVITY)));
+            let mut filters = Vec::new();
+            for (name, wanted) in [
+                ("customer", &query.customer),
+                ("project", &query.project),
+                ("engineer", &query.engineer),
+            ] {
+                if let Some(wanted) = wanted {
+                    filters.push(name);
+                    values.push((format!(":{name}"), s(wanted)));
+                }
+            }
+            let mut start_key = start.map(|after| {
+                let id = after.split_once('#').map_or(after, |(_, id)| id);
+                let mut start = key(ACTIVITY, id);
+                start.insert(COLLECTION_KEY.to_owned(), s(ACTIVITY));
+                start.insert(COLLECTION_SORT_KEY.to_owned(), s(after));
+                start
+            });
+            let mut found = Vec::new();
+            loop {
+                let mut request = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(COLLECTION_INDEX)
+                    .key_condition_expression(condition)
+                    .expression_attribute_names("#c", COLLECTION_KEY)
+                    .expression_attribute_names("#o", COLLECTION_SORT_KEY)
+                    .scan_index_forward(false)
+                    .limit(i32::try_from((limit + 1).min(MAX_PAGE)).unwrap_or(1))
+                    .set_exclusive_start_key(start_key.take());
+                for (placeholder, value) in &values {
+                    request = request.expression_attribute_values(placeholder, value.clone());
+                }
+                if !filters.is_empty() {
+                    let expression = filters
+                        .iter()
+                        .map(|name| format!("#{name} = :{name}"))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    for name in &filters {
+                        request = request.expression_attribute_names(format!("#{name}"), *name);
+                    }
+                    request = request.filter_expression(expression);
+                }
+                let output = request.send().await.map_err(store_error)?;
+                for item in output.items() {
+                    found.push(item_to_activity(item)?);
+                }
+                if found.len() > limit {
+                    found.truncate(limit);
+                    let next = found.last().map(Activity::sort_key);
+                    return Ok(Page {
+                        activities: found,
+                        next,
+                    });
+                }
+                match output.last_evaluated_key() {
+                    Some(last) if !last.is_empty() => start_key = Some(last.clone()),
+                    _ => {
+                        return Ok(Page {
+                            activities: found,
+                            next: None,
+                        });
+                    }
+                }
+            }
+        })
+    }
+
+    fn put_item<'a>(&'a self, id: &'a str, item: &'a Item) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut attributes: Attributes = item
+                .iter()
+                .map(|(name, value)| (name.clone(), json_to_attribute(value)))
+                .collect();
+            attributes.extend(key(PICUS, id));
+            attributes.extend([
+                (COLLECTION_KEY.to_owned(), s(PICUS)),
+                (COLLECTION_SORT_KEY.to_owned(), s(id)),
+                ("id".to_owned(), s(id)),
+            ]);
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attributes))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .send()
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        })
+    }
+
+    fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>> {
+        Box::pin(async move {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(PICUS, id)))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(store_error)?;
+            Ok(output.item.map(|item| item_to_picus(item).1))
+        })
+    }
+
+    fn list_items(&self) -> BoxFuture<'_, Result<Vec<(String, Item)>>> {
+        Box::pin(async move {
+            let mut all = Vec::new();
+            let mut start_key = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(COLLECTION_INDEX)
+                    .key_condition_expression("#c = :c")
+                    .expression_attribute_names("#c", COLLECTION_KEY)
+                    .expression_attribute_values(":c", s(PICUS))
+                    .set_exclusive_start_key(start_key.take())
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                let last = output.last_evaluated_key.clone();
+                for item in output.items.unwrap_or_default() {
+                    if let (Some(id), item) = item_to_picus(item) {
+                        all.push((id, item));
+                    }
+                }
+                match last {
+                    Some(last) if !last.is_empty() => start_key = Some(last),
+                    _ => return Ok(all),
+                }
+            }
+        })
+    }
+
+    fn delete_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.delete(PICUS, id))
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let output = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let status = output.table().and_then(|t| t.table_status());
+            match status {
+                Some(TableStatus::Active | TableStatus::Updating) => Ok(()),
+                other => Err(Error::StoreUnavailable(
+                    format!("table {} is {other:?}, not ACTIVE", self.table).into(),
+                )),
+            }
+        })
+    }
+}
+
+impl DynamoDbStore {
+    async fn delete(&self, collection: &str, id: &str) -> Result<bool> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(collection, id)))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Storage behind one trait, with two backends: [`DynamoDbStore`] (production, when a
+//! table is configured) and [`EmbeddedStore`] (a file on disk, the default). Both keep
+//! activities ordered by `<date>#<id>` (newest first) and `/picus` items by id, so a
+//! cursor means the same thing on either.
+
+mod attributes;
+mod dynamodb;
+mod embedded;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+pub use attributes::{attribute_to_json, json_to_attribute};
+pub use dynamodb::DynamoDbStore;
+pub use embedded::EmbeddedStore;
+
+use crate::activity::{Activity, ActivityFields};
+use crate::error::Result;
+
+/// A `/picus` item as the client gave it (without its id).
+pub type Item = Map<String, Value>;
+
+/// Which activities to list. Text filters match exactly; days are inclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivityQuery {
+    pub customer: Option<String>,
+    pub project: Option<String>,
+    pub engineer: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+impl ActivityQuery {
+    pub fn matches(&self, activity: &Activity) -> bool {
+        let fields = &activity.fields;
+        let same =
+            |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+        same(&self.customer, &fields.customer)
+            && same(&self.project, &fields.project)
+            && same(&self.engineer, &fields.engineer)
+            && self.from.is_none_or(|from| fields.date >= from)
+            && self.to.is_none_or(|to| fields.date <= to)
+    }
+}
+
+/// One page of activities; `next` is the sort key of the last one when more may follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub activities: Vec<Activity>,
+    pub next: Option<String>,
+}
+
+/// What the app needs from a store. Every write either is stored or returns an error.
+pub trait Store: Send + Sync {
+    /// Stores a new activity.
+    fn create_activity<'a>(&'a self, activity: &'a Activity) -> BoxFuture<'a, Result<()>>;
+    fn get_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Activity>>>;
+    /// Replaces an activity's fields; `None` when there is no such activity.
+    fn replace_activity<'a>(
+        &'a self,
+        id: &'a str,
+        fields: &'a ActivityFields,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<Activity>>>;
+    /// Deletes an activity; `false` when there was none.
+    fn delete_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Up to `limit` matching activities, newest first, strictly after sort key `after`.
+    fn list_activities<'a>(
+        &'a self,
+        query: &'a ActivityQuery,
+        limit: usize,
+        after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page>>;
+
+    fn put_item<'a>(&'a self, id: &'a str, item: &'a Item) -> BoxFuture<'a, Result<()>>;
+    fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>>;
+    /// Every item with its id, oldest first.
+    fn list_items(&self) -> BoxFuture<'_, Result<Vec<(String, Item)>>>;
+    /// Deletes an item; `false` when there was none.
+    fn delete_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>>;
+
+    /// Touches the store, for readiness: `Ok` when it answers.
+    fn check(&self) -> BoxFuture<'_, Result<()>>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Every activity matching `query`, following pages to the end (for summaries).
+pub async fn all_activities(store: &dyn Store, query: &ActivityQuery) -> Result<Vec<Activity>> {
+    const PAGE: usize = 1_000;
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_activities(query, PAGE, after.as_deref()).await?;
+        all.extend(page.activities);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(all),
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The JSON API under `/api/v1`, described by the OpenAPI document at `/openapi.json`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::extract::{JsonBody, QueryParams};
+use crate::activity::{Activity, ActivityFields, parse_date};
+use crate::cursor;
+use crate::error::{Error, ErrorBody, Result};
+use crate::store::{ActivityQuery, all_activities};
+use crate::summary::{GroupBy, GroupTotal, summarize};
+
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Largest page a client may ask for.
+pub const MAX_LIMIT: usize = 500;
+/// Longest id a stored record can have; longer ones are unknown without asking the store.
+const MAX_ID_LEN: usize = 64;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only this customer (exact match).
+    pub customer: Option<String>,
+    /// Only this project (exact match).
+    pub project: Option<String>,
+    /// Only this engineer (exact match).
+    pub engineer: Option<String>,
+    /// First day to include (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Last day to include (`YYYY-MM-DD`).
+    pub to: Option<String>,
+    /// Most activities to return: 1 to 500, default 50.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of activities, newest day first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActivityPage {
+    pub items: Vec<Activity>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryParams {
+    /// `customer` (default), `project`, `engineer` or `week`.
+    pub group_by: Option<String>,
+    /// First day to include (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Last day to include (`YYYY-MM-DD`).
+    pub to: Option<String>,
+}
+
+/// Total hours and number of activities per group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Summary {
+    pub group_by: GroupBy,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub from: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub to: Option<NaiveDate>,
+    pub groups: Vec<GroupTotal>,
+    pub total_hours: f64,
+    pub total_count: u64,
+}
+
+pub(crate) fn day(name: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(text) => parse_date(text)
+            .map(Some)
+            .map_err(|message| Error::InvalidParameter { name, message }),
+    }
+}
+
+fn text_filter(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+pub(crate) fn activity_query(
+    customer: Option<String>,
+    project: Option<String>,
+    engineer: Option<String>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<ActivityQuery> {
+    Ok(ActivityQuery {
+        customer: text_filter(customer),
+        project: text_filter(project),
+        engineer: text_filter(engineer),
+        from: day("from", from)?,
+        to: day("to", to)?,
+    })
+}
+
+pub(crate) fn limit(value: Option<&str>) -> Result<usize> {
+    let Some(text) = value else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(Error::InvalidParameter {
+            name: "limit",
+            message: format!("must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"),
+        }),
+    }
+}
+
+pub(crate) fn known_id<'a>(kind: &'static str, id: &'a str) -> Result<&'a str> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(Error::NotFound {
+            kind,
+            id: id.chars().take(MAX_ID_LEN).collect(),
+        });
+    }
+    Ok(id)
+}
+
+/// List activities, newest day first, with filters and cursor pagination.
+#[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(ListParams),
+    responses(
+        (status = 200, description = "One page of activities", body = ActivityPage),
+        (status = 400, description = "A parameter is invalid; the message names it", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn list_activities(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<ListParams>,
+) -> Result<Json<ActivityPage>> {
+    let query = activity_query(
+        params.customer,
+        params.project,
+        params.engineer,
+        params.from.as_deref(),
+        params.to.as_deref(),
+    )?;
+    let limit = limit(params.limit.as_deref())?;
+    let after = params.cursor.as_deref().map(cursor::decode).transpose()?;
+    let page = state
+        .store
+        .list_activities(&query, limit, after.as_deref())
+        .await?;
+    Ok(Json(ActivityPage {
+        items: page.activities,
+        next_cursor: page.next.as_deref().map(cursor::encode),
+    }))
+}
+
+/// Record an activity.
+#[utoipa::path(post, path = "/api/v1/activities", tag = "activities", request_body = ActivityFields,
+    responses(
+        (status = 201, description = "The stored activity", body = Activity,
+            headers(("Location" = String, description = "URL of the new activity"))),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `fields` names each one", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn create_activity(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response> {
+    let fields = ActivityFields::from_json(&body).map_err(Error::Validation)?;
+    let activity = Activity::new(fields, Utc::now());
+    state.store.create_activity(&activity).await?;
+    let location = format!("/api/v1/activities/{}", activity.id);
+    Ok((StatusCode::CREATED, [(LOCATION, location)], Json(activity)).into_response())
+}
+
+/// Read one activity.
+#[utoipa::path(get, path = "/api/v1/activities/{id}", tag = "activities",
+    params(("id" = String, Path, description = "The activity's id")),
+    responses(
+        (status = 200, description = "The activity", body = Activity),
+        (status = 404, description = "No activity has this id", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn get_activity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Activity>> {
+    let id = known_id("activity", &id)?;
+    match state.store.get_activity(id).await? {
+        Some(activity) => Ok(Json(activity)),
+        None => Err(Error::NotFound {
+            kind: "activity",
+            id: id.to_owned(),
+        }),
+    }
+}
+
+/// Replace an activity's fields (its id and creation time stay).
+#[utoipa::path(put, path = "/api/v1/activities/{id}", tag = "activities", request_body = ActivityFields,
+    params(("id" = String, Path, description = "The activity's id")),
+    responses(
+        (status = 200, description = "The stored activity", body = Activity),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No activity has this id", body = ErrorBody),
+        (status = 422, description = "A field is invalid; `fields` names each one", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn replace_activity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Activity>> {
+    let id = known_id("activity", &id)?;
+    let fields = ActivityFields::from_json(&body).map_err(Error::Validation)?;
+    match state
+        .store
+        .replace_activity(id, &fields, Utc::now())
+        .await?
+    {
+        Some(activity) => Ok(Json(activity)),
+        None => Err(Error::NotFound {
+            kind: "activity",
+            id: id.to_owned(),
+        }),
+    }
+}
+
+/// Delete an activity.
+#[utoipa::path(delete, path = "/api/v1/activities/{id}", tag = "activities",
+    params(("id" = String, Path, description = "The activity's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No activity has this id", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn delete_activity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = known_id("activity", &id)?;
+    if state.store.delete_activity(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound {
+            kind: "activity",
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// Total hours and counts per customer, project, engineer or ISO week.
+#[utoipa::path(get, path = "/api/v1/summary", tag = "activities", params(SummaryParams),
+    responses(
+        (status = 200, description = "Totals per group", body = Summary),
+        (status = 400, description = "A parameter is invalid; the message names it", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ))]
+pub async fn summary(
+    State(state): State<AppState>,
+    QueryParams(params): QueryParams<SummaryParams>,
+) -> Result<Json<Summary>> {
+    let group_by = match params.group_by.as_deref() {
+        None | Some("") => GroupBy::Customer,
+        Some(text) => GroupBy::parse(text).ok_or_else(|| Error::InvalidParameter {
+            name: "group_by",
+            message: format!("must be customer, project, engineer or week, not {text:?}"),
+        })?,
+    };
+    let query = activity_query(
+        None,
+        None,
+        None,
+        params.from.as_deref(),
+        params.to.as_deref(),
+    )?;
+    let activities = all_activities(state.store.as_ref(), &query).await?;
+    Ok(Json(summary_of(&activities, group_by, &query)))
+}
+
+pub(crate) fn summary_of(
+    activities: &[Activity],
+    group_by: GroupBy,
+    query: &ActivityQuery,
+) -> Summary {
+    let groups = summarize(activities, group_by);
+    let total_hours = (groups.iter().map(|g| g.hours).sum::<f64>() * 100.0).round() / 100.0;
+    Summary {
+        group_by,
+        from: query.from,
+        to: query.to,
+        total_count: groups.iter().map(|g| g.count).sum(),
+        total_hours,
+        groups,
+    }
+}

@@ -1,0 +1,179 @@
+//! The HTTP service: one router for the JSON API, the original `/picus` endpoints, the
+//! HTML pages and the operational endpoints, all on one port.
+
+pub mod api;
+mod charts;
+mod extract;
+mod ops;
+mod pages;
+mod picus;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::Error;
+use crate::metrics::HttpMetrics;
+use crate::store::SharedStore;
+
+/// Limits and policies of the HTTP service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest request body accepted, in bytes (larger: 413).
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered with 503.
+    pub request_timeout: Duration,
+    /// Origins allowed to call the API from a browser (CORS). Empty: none.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: SharedStore,
+    pub metrics: Arc<HttpMetrics>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    pub fn new(store: SharedStore, settings: Settings) -> Self {
+        Self {
+            store,
+            metrics: Arc::new(HttpMetrics::default()),
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Metrics App",
+        description = "Record the activities engineers perform for customer projects."
+    ),
+    tags(
+        (name = "activities", description = "Activities and their summaries"),
+        (name = "picus", description = "The original endpoints of the serverless app, same shapes"),
+    )
+)]
+struct ApiDoc;
+
+/// The routes the OpenAPI document describes, and the document, built from one list so
+/// they cannot disagree.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::list_activities, api::create_activity))
+        .routes(routes!(
+            api::get_activity,
+            api::replace_activity,
+            api::delete_activity
+        ))
+        .routes(routes!(api::summary))
+        .routes(routes!(picus::list))
+        .routes(routes!(picus::put))
+        .routes(routes!(picus::get))
+        .routes(routes!(picus::delete))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the JSON API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api_routes();
+    let openapi = Arc::new(openapi);
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(state.settings.cors_origins.clone()))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600));
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let openapi = openapi.clone();
+            async move { axum::Json(openapi.as_ref().clone()) }
+        }),
+    )
+    .route("/", get(pages::form).post(pages::record))
+    .route("/activities", get(pages::list))
+    .route("/summary", get(pages::summary))
+    .route("/static/style.css", get(pages::stylesheet))
+    .route("/healthz", get(ops::healthz))
+    .route("/readyz", get(ops::readyz))
+    .route("/metrics", get(ops::metrics))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    // Layers run outside-in from the last one: trace sees everything, metrics count
+    // panics and timeouts as the 500/503 the client got, the timeout covers only the
+    // handler, so a slow client upload is bounded by the body limit instead.
+    .layer(middleware::from_fn_with_state(state.clone(), timeout))
+    .layer(DefaultBodyLimit::max(state.settings.body_limit))
+    .layer(cors)
+    .layer(CatchPanicLayer::custom(|_| Error::Panic.into_response()))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        record_metrics,
+    ))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}
+
+async fn not_found(request: Request) -> Error {
+    Error::RouteNotFound(request.uri().path().chars().take(200).collect())
+}
+
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}
+
+async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.settings.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Error::Timeout {
+            seconds: limit.as_secs(),
+        }
+        .into_response(),
+    }
+}
+
+async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.observe(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}

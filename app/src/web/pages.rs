@@ -1,0 +1,383 @@
+//! The HTML pages: record an activity, list activities, and a summary with charts.
+//! Server-rendered with maud; plain forms, so they work without JavaScript.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use super::AppState;
+use super::api::{activity_query, limit};
+use super::charts::{hours, hours_chart};
+use crate::activity::{Activity, ActivityForm, FieldErrors};
+use crate::cursor;
+use crate::error::{Error, report};
+use crate::store::{ActivityQuery, all_activities};
+use crate::summary::{GroupBy, summarize};
+
+const STYLE: &str = include_str!("style.css");
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Page {
+    Record,
+    List,
+    Summary,
+}
+
+fn layout(page: Page, title: &str, body: Markup) -> Markup {
+    let current = |p: Page| if p == page { Some("page") } else { None };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Metrics App" }
+                link rel="stylesheet" href="/static/style.css";
+            }
+            body {
+                header { nav {
+                    a.brand href="/" { "Metrics App" }
+                    a href="/" aria-current=[current(Page::Record)] { "Record" }
+                    a href="/activities" aria-current=[current(Page::List)] { "Activities" }
+                    a href="/summary" aria-current=[current(Page::Summary)] { "Summary" }
+                } }
+                main { (body) }
+                footer { "JSON API: " a href="/openapi.json" { "/openapi.json" } }
+            }
+        }
+    }
+}
+
+/// An error as a page, with the status the JSON API would answer.
+fn error_page(page: Page, error: &Error) -> Response {
+    if error.status().is_server_error() {
+        tracing::error!(error = %report(error), "page failed");
+    }
+    let message = error.body().error.message;
+    let body = layout(
+        page,
+        "Error",
+        html! {
+            h1 { "Something went wrong" }
+            p.notice.error { (message) }
+        },
+    );
+    (error.status(), body).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FormParams {
+    recorded: Option<String>,
+}
+
+pub async fn form(Query(params): Query<FormParams>) -> Markup {
+    let form = ActivityForm {
+        date: Utc::now().date_naive().format("%Y-%m-%d").to_string(),
+        ..ActivityForm::default()
+    };
+    record_page(&form, &FieldErrors::default(), params.recorded.is_some())
+}
+
+pub async fn record(
+    State(state): State<AppState>,
+    form: Result<Form<ActivityForm>, FormRejection>,
+) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            let error = Error::InvalidParameter {
+                name: "form",
+                message: rejection.body_text(),
+            };
+            return error_page(Page::Record, &error);
+        }
+    };
+    match form.validate() {
+        Ok(fields) => {
+            let activity = Activity::new(fields, Utc::now());
+            match state.store.create_activity(&activity).await {
+                // Post/redirect/get: a reload does not record the activity twice.
+                Ok(()) => Redirect::to(&format!("/?recorded={}", activity.id)).into_response(),
+                Err(error) => error_page(Page::Record, &error),
+            }
+        }
+        Err(errors) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            record_page(&form, &errors, false),
+        )
+            .into_response(),
+    }
+}
+
+fn record_page(form: &ActivityForm, errors: &FieldErrors, recorded: bool) -> Markup {
+    let field = |name: &str, label: &str, kind: &str, value: &str, extra: Markup| {
+        let error = errors.get(name);
+        html! {
+            div class=[error.map(|_| "invalid")] {
+                label for=(name) { (label) }
+                input id=(name) name=(name) type=(kind) value=(value)
+                    aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| format!("{name}-error"))];
+                (extra)
+                @if let Some(error) = error {
+                    p.field-error id={ (name) "-error" } { (label) " " (error) }
+                }
+            }
+        }
+    };
+    let description_error = errors.get("description");
+    layout(
+        Page::Record,
+        "Record an activity",
+        html! {
+            h1 { "Record an activity" }
+            @if recorded {
+                p.notice.ok role="status" { "Activity recorded. " a href="/activities" { "See all activities" } }
+            }
+            @if !errors.is_empty() {
+                p.notice.error role="alert" { "Please correct the fields marked below." }
+            }
+            div.card {
+                form.record method="post" action="/" novalidate {
+                    (field("customer", "Customer", "text", &form.customer, html! {}))
+                    (field("project", "Project", "text", &form.project, html! {}))
+                    (field("engineer", "Engineer", "text", &form.engineer, html! {}))
+                    (field("date", "Date", "date", &form.date, html! {}))
+                    (field("hours", "Hours", "number", &form.hours, html! {}))
+                    div.wide class=[description_error.map(|_| "invalid")] {
+                        label for="description" { "What was done" }
+                        textarea id="description" name="description" maxlength="4000" { (form.description) }
+                        @if let Some(error) = description_error {
+                            p.field-error { "Description " (error) }
+                        }
+                    }
+                    div.wide { button type="submit" { "Record activity" } }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListPageParams {
+    customer: Option<String>,
+    project: Option<String>,
+    engineer: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list(State(state): State<AppState>, uri: Uri) -> Response {
+    let params: ListPageParams = Query::try_from_uri(&uri)
+        .map(|Query(p)| p)
+        .unwrap_or_default();
+    let result = async {
+        let query = activity_query(
+            params.customer.clone(),
+            params.project.clone(),
+            params.engineer.clone(),
+            params.from.as_deref(),
+            params.to.as_deref(),
+        )?;
+        let after = params
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(cursor::decode)
+            .transpose()?;
+        let page = state
+            .store
+            .list_activities(&query, limit(None)?, after.as_deref())
+            .await?;
+        Ok::<_, Error>((query, page))
+    }
+    .await;
+    let filters = filter_form(&params);
+    match result {
+        Ok((query, page)) => {
+            let next = page
+                .next
+                .as_deref()
+                .map(|key| next_link(&query, &cursor::encode(key)));
+            layout(Page::List, "Activities", html! {
+                h1 { "Activities" }
+                div.card { (filters) }
+                @if page.activities.is_empty() {
+                    p.empty { "No activities match. " a href="/" { "Record one" } }
+                } @else {
+                    table {
+                        thead { tr {
+                            th { "Date" } th { "Customer" } th { "Project" } th { "Engineer" }
+                            th.number { "Hours" } th { "What was done" }
+                        } }
+                        tbody {
+                            @for activity in &page.activities {
+                                @let f = &activity.fields;
+                                tr {
+                                    td { (f.date.format("%Y-%m-%d")) }
+                                    td { (f.customer) } td { (f.project) } td { (f.engineer) }
+                                    td.number { (hours(f.hours)) }
+                                    td.description { (f.description) }
+                                }
+                            }
+                        }
+                    }
+                }
+                div.pager {
+                    @if params.cursor.is_some() { a.button.secondary href="/activities" { "← Newest" } } @else { span {} }
+                    @if let Some(next) = next { a.button.secondary href=(next) { "Older →" } }
+                }
+            })
+            .into_response()
+        }
+        Err(error) => {
+            let status = error.status();
+            if status.is_server_error() {
+                return error_page(Page::List, &error);
+            }
+            let body = layout(
+                Page::List,
+                "Activities",
+                html! {
+                    h1 { "Activities" }
+                    p.notice.error role="alert" { (error.body().error.message) }
+                    div.card { (filters) }
+                },
+            );
+            (status, body).into_response()
+        }
+    }
+}
+
+fn filter_form(params: &ListPageParams) -> Markup {
+    let input = |name: &str, label: &str, kind: &str, value: &Option<String>| {
+        html! {
+            div {
+                label for=(name) { (label) }
+                input id=(name) name=(name) type=(kind) value=(value.as_deref().unwrap_or(""));
+            }
+        }
+    };
+    html! {
+        form.filters method="get" action="/activities" {
+            (input("customer", "Customer", "text", &params.customer))
+            (input("project", "Project", "text", &params.project))
+            (input("engineer", "Engineer", "text", &params.engineer))
+            (input("from", "From", "date", &params.from))
+            (input("to", "To", "date", &params.to))
+            button type="submit" { "Filter" }
+            a.button.secondary href="/activities" { "Clear" }
+        }
+    }
+}
+
+fn next_link(query: &ActivityQuery, cursor: &str) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for (name, value) in [
+        ("customer", &query.customer),
+        ("project", &query.project),
+        ("engineer", &query.engineer),
+    ] {
+        if let Some(value) = value {
+            pairs.push((name, value.clone()));
+        }
+    }
+    if let Some(from) = query.from {
+        pairs.push(("from", from.format("%Y-%m-%d").to_string()));
+    }
+    if let Some(to) = query.to {
+        pairs.push(("to", to.format("%Y-%m-%d").to_string()));
+    }
+    pairs.push(("cursor", cursor.to_owned()));
+    let encoded = pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={}", url_encode(value)))
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("/activities?{encoded}")
+}
+
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SummaryPageParams {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn summary(State(state): State<AppState>, uri: Uri) -> Response {
+    let params: SummaryPageParams = Query::try_from_uri(&uri)
+        .map(|Query(p)| p)
+        .unwrap_or_default();
+    let result = async {
+        let query = activity_query(
+            None,
+            None,
+            None,
+            params.from.as_deref(),
+            params.to.as_deref(),
+        )?;
+        all_activities(state.store.as_ref(), &query).await
+    }
+    .await;
+    let activities = match result {
+        Ok(activities) => activities,
+        Err(error) => return error_page(Page::Summary, &error),
+    };
+    let total: f64 = activities.iter().map(|a| a.fields.hours).sum();
+    let by_customer = summarize(&activities, GroupBy::Customer);
+    let by_project = summarize(&activities, GroupBy::Project);
+    let by_week = summarize(&activities, GroupBy::Week);
+    let recent_weeks = &by_week[by_week.len().saturating_sub(super::charts::MAX_BARS)..];
+    layout(Page::Summary, "Summary", html! {
+        h1 { "Summary" }
+        div.card {
+            form.filters method="get" action="/summary" {
+                div { label for="from" { "From" } input id="from" name="from" type="date" value=(params.from.as_deref().unwrap_or("")); }
+                div { label for="to" { "To" } input id="to" name="to" type="date" value=(params.to.as_deref().unwrap_or("")); }
+                button type="submit" { "Show" }
+                a.button.secondary href="/summary" { "All time" }
+            }
+        }
+        div.card.totals {
+            div { strong { (hours(total)) } "hours" }
+            div { strong { (activities.len()) } "activities" }
+            div { strong { (by_customer.len()) } "customers" }
+            div { strong { (by_project.len()) } "projects" }
+        }
+        div.charts {
+            div.card { h2 { "Hours per customer" } (hours_chart("Hours per customer", &by_customer)) }
+            div.card { h2 { "Hours per project" } (hours_chart("Hours per project", &by_project)) }
+            div.card { h2 { "Hours per week" } (hours_chart("Hours per week", recent_weeks)) }
+        }
+    })
+    .into_response()
+}
