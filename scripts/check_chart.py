@@ -21,6 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable
 
+import jsonschema
 import yaml
 from helm_python.chart import Chart, lint
 from helm_python.errors import HelmError
@@ -54,6 +55,22 @@ OPERATOR_RULES = {
 }
 LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update", "patch"}}
 METRIC_NAMES = ("metricsapp_reconcile_failures_total", "metricsapp_ready")
+# Every optional feature on at once.
+ALL_OPTIONS: dict[str, Any] = {
+    "replicaCount": 2,
+    "aws": {
+        "region": "eu-west-1",
+        "endpointUrl": "http://moto.moto.svc.cluster.local:5000",
+        "roleArn": "arn:aws:iam::111122223333:role/metricsapp-operator",
+    },
+    "serviceMonitor": {"enabled": True},
+    "prometheusRule": {"enabled": True},
+    "podDisruptionBudget": {"enabled": True},
+    "networkPolicy": {"enabled": True},
+    "topologySpreadConstraints": [
+        {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
+    ],
+}
 
 
 class Failures:
@@ -188,12 +205,39 @@ def check_values_schema(chart: Chart, examples: dict[str, dict[str, Any]]) -> No
             ok(f"rejected {label}: {first_line}")
 
 
+def check_values_documented(chart: Chart) -> None:
+    step("values.schema.json is a valid draft-07 schema; README documents every value")
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    try:
+        jsonschema.Draft7Validator.check_schema(schema)
+        ok("values.schema.json is a valid draft-07 schema")
+    except jsonschema.SchemaError as error:
+        FAIL.check(False, f"values.schema.json is not a valid draft-07 schema: {error.message}")
+    readme = (CHART / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Za-z0-9_.]+)` \|", readme, re.MULTILINE))
+
+    def paths(values: dict[str, Any], prefix: str = "") -> list[str]:
+        found = []
+        for key, value in values.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and value and path not in documented:
+                found.extend(paths(value, path + "."))
+            else:
+                found.append(path)
+        return found
+
+    undocumented = [path for path in paths(chart.values) if path not in documented]
+    if FAIL.check(not undocumented, f"charts/metricsapp-operator/README.md's values table lacks {undocumented}"):
+        ok(f"README values table covers all {len(paths(chart.values))} values")
+
+
 # ---------------------------------------------------------------- lint
 
 
 def check_lint(examples: dict[str, dict[str, Any]]) -> None:
     step(f"helm lint --strict --kube-version {KUBE_VERSION} (defaults and each example)")
     cases = {"defaults": {}} | {f"examples/{env}/values.yaml": v for env, v in examples.items()}
+    cases["all options on, single namespace"] = ALL_OPTIONS | {"watchNamespace": "metricsapp-apps"}
     for label, values in cases.items():
         report = lint(CHART, values, strict=True, kube_version=KUBE_VERSION, namespace=NAMESPACE)
         problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
@@ -547,26 +591,11 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_renders(chart: Chart, examples: dict[str, dict[str, Any]]) -> None:
-    everything = {
-        "replicaCount": 2,
-        "aws": {
-            "region": "eu-west-1",
-            "endpointUrl": "http://moto.moto.svc.cluster.local:5000",
-            "roleArn": "arn:aws:iam::111122223333:role/metricsapp-operator",
-        },
-        "serviceMonitor": {"enabled": True},
-        "prometheusRule": {"enabled": True},
-        "podDisruptionBudget": {"enabled": True},
-        "networkPolicy": {"enabled": True},
-        "topologySpreadConstraints": [
-            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
-        ],
-    }
     scenarios: dict[str, dict[str, Any]] = {"defaults": {}}
     scenarios |= {f"examples/{env}": values for env, values in examples.items()}
     scenarios["single namespace"] = {"watchNamespace": "metricsapp-apps"}
-    scenarios["all options on"] = everything
-    scenarios["all options on, single namespace"] = everything | {"watchNamespace": "metricsapp-apps"}
+    scenarios["all options on"] = ALL_OPTIONS
+    scenarios["all options on, single namespace"] = ALL_OPTIONS | {"watchNamespace": "metricsapp-apps"}
     scenarios["leader election forced on, 1 replica"] = {"leaderElection": {"enabled": True}}
 
     for label, values in scenarios.items():
@@ -736,6 +765,7 @@ def main() -> int:
     check_yamllint()
     with Chart.load(CHART) as chart:
         check_values_schema(chart, examples)
+        check_values_documented(chart)
         check_lint(examples)
         check_renders(chart, examples)
         check_operator_flags(chart)
