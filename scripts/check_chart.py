@@ -25,6 +25,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import jsonschema
 import yaml
@@ -571,8 +572,10 @@ def check_optional(docs: list[dict[str, Any]], label: str, values: dict[str, Any
                 for rule in d["spec"]["ingress"]
                 for p in rule.get("ports", [])
             )
-            and set(d["spec"]["policyTypes"]) == {"Ingress", "Egress"},
-            f"selects the operator pods, admits port {METRICS_PORT}, limits egress",
+            and set(d["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and endpoint_port(values) in {p.get("port") for rule in d["spec"]["egress"] for p in rule.get("ports", [])},
+            f"selects the operator pods, admits port {METRICS_PORT}, lets the operator reach DNS, "
+            "the API server and the AWS endpoint only",
         ),
     ]
     for kind, enabled, holds, what in expectations:
@@ -583,6 +586,12 @@ def check_optional(docs: list[dict[str, Any]], label: str, values: dict[str, Any
         if FAIL.check(len(found) == 1, f"{label}: {kind} enabled but {len(found)} rendered"):
             if FAIL.check(holds(found[0]), f"{label}: {kind} must be one that {what}: {found[0]}"):
                 ok(f"{label}: {kind} {what}")
+
+
+def endpoint_port(values: dict[str, Any]) -> int:
+    """The TCP port the operator needs for AWS: aws.endpointUrl's, else HTTPS."""
+    url = urlsplit(values.get("aws", {}).get("endpointUrl") or "https://dynamodb.amazonaws.com")
+    return url.port or (443 if url.scheme == "https" else 80)
 
 
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
