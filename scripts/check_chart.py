@@ -189,26 +189,31 @@ def check_values_schema(chart: Chart, examples: dict[str, dict[str, Any]]) -> No
         except HelmError as error:
             FAIL.check(False, f"schema rejected {label}: {error}")
 
+    # Each bad value, and what the error must name so the user can find it.
     bad = {
-        "unknown top-level key": {"replicas": 2},
-        "replicaCount of the wrong type": {"replicaCount": "two"},
-        "replicaCount below 1": {"replicaCount": 0},
-        "unknown key under aws": {"aws": {"regoin": "us-east-1"}},
-        "aws.region of the wrong type": {"aws": {"region": 5}},
-        "aws.roleArn that is not an IAM role ARN": {"aws": {"roleArn": "metricsapp"}},
-        "defaultDeletionPolicy outside Retain|Delete": {"defaultDeletionPolicy": "Destroy"},
-        "leaderElection.enabled outside auto|true|false": {"leaderElection": {"enabled": "yes"}},
-        "resyncPeriod that is not a duration": {"resyncPeriod": "often"},
-        "image.digest that is not sha256": {"image": {"digest": "latest"}},
-        "serviceMonitor.enabled of the wrong type": {"serviceMonitor": {"enabled": "true"}},
+        "unknown top-level key": ({"replicas": 2}, "'replicas'"),
+        "replicaCount of the wrong type": ({"replicaCount": "two"}, "/replicaCount"),
+        "replicaCount below 1": ({"replicaCount": 0}, "/replicaCount"),
+        "unknown key under aws": ({"aws": {"regoin": "us-east-1"}}, "'regoin'"),
+        "aws.region of the wrong type": ({"aws": {"region": 5}}, "/aws/region"),
+        "aws.roleArn that is not an IAM role ARN": ({"aws": {"roleArn": "metricsapp"}}, "/aws/roleArn"),
+        "defaultDeletionPolicy outside Retain|Delete": ({"defaultDeletionPolicy": "Destroy"}, "/defaultDeletionPolicy"),
+        "leaderElection.enabled outside auto|true|false": (
+            {"leaderElection": {"enabled": "yes"}},
+            "/leaderElection/enabled",
+        ),
+        "resyncPeriod that is not a duration": ({"resyncPeriod": "often"}, "/resyncPeriod"),
+        "image.digest that is not sha256": ({"image": {"digest": "latest"}}, "/image/digest"),
+        "serviceMonitor.enabled of the wrong type": ({"serviceMonitor": {"enabled": "true"}}, "/serviceMonitor/enabled"),
     }
-    for label, values in bad.items():
+    for label, (values, named) in bad.items():
         try:
             chart.validate_schema(values)
             FAIL.check(False, f"schema accepted bad values ({label}): {values}")
         except HelmError as error:
-            first_line = str(error).strip().splitlines()[-1].strip()
-            ok(f"rejected {label}: {first_line}")
+            message = str(error).strip().splitlines()[-1].strip()
+            if FAIL.check(named in str(error), f"schema rejected {label} without naming {named}: {error}"):
+                ok(f"rejected {label}: {message}")
 
 
 def check_values_documented(chart: Chart) -> None:
