@@ -325,10 +325,12 @@ impl Store for DynamoDbStore {
                     .index_name(COLLECTION_INDEX)
                     .key_condition_expression(condition)
                     .expression_attribute_names("#c", COLLECTION_KEY)
-                    .expression_attribute_names("#o", COLLECTION_SORT_KEY)
                     .scan_index_forward(false)
                     .limit(i32::try_from((limit + 1).min(MAX_PAGE)).unwrap_or(1))
                     .set_exclusive_start_key(start_key.take());
+                if lower.is_some() || upper.is_some() {
+                    request = request.expression_attribute_names("#o", COLLECTION_SORT_KEY);
+                }
                 for (placeholder, value) in &values {
                     request = request.expression_attribute_values(placeholder, value.clone());
                 }

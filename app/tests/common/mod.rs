@@ -1,0 +1,137 @@
+//! Shared by the integration tests: stores to test against, and an HTTP client for the
+//! router that needs no socket.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::BillingMode;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use metrics_app::store::{DynamoDbStore, EmbeddedStore, SharedStore};
+use metrics_app::{AppState, Settings, app};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// An embedded store in a fresh directory (kept alive by the returned guard).
+pub fn embedded() -> (SharedStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path()).expect("open embedded store");
+    (Arc::new(store), dir)
+}
+
+/// The moto endpoint, or `None` after saying loudly that the test is skipped. Fails
+/// instead when `METRICSAPP_REQUIRE_AWS=1` (as `./scripts/test` sets it).
+pub fn moto_endpoint(test: &str) -> Option<String> {
+    match std::env::var("MOTO_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
+        _ => {
+            assert!(
+                std::env::var("METRICSAPP_REQUIRE_AWS").as_deref() != Ok("1"),
+                "{test} needs MOTO_ENDPOINT, and METRICSAPP_REQUIRE_AWS=1 forbids skipping it"
+            );
+            eprintln!("SKIPPED: {test} needs MOTO_ENDPOINT (run ./scripts/test)");
+            None
+        }
+    }
+}
+
+/// A DynamoDB client for `endpoint` with test credentials, through the real SDK.
+pub async fn dynamodb_client(endpoint: &str) -> Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// A DynamoDB store on a new, uniquely named table in moto, created exactly as the
+/// operator creates it: from `metrics-app-table`'s layout.
+pub async fn dynamodb(test: &str) -> Option<SharedStore> {
+    let endpoint = moto_endpoint(test)?;
+    let client = dynamodb_client(&endpoint).await;
+    let table = format!("metrics-app-test-{}", uuid::Uuid::new_v4());
+    client
+        .create_table()
+        .table_name(&table)
+        .set_key_schema(Some(metrics_app_table::key_schema()))
+        .set_attribute_definitions(Some(metrics_app_table::attribute_definitions()))
+        .set_global_secondary_indexes(Some(metrics_app_table::global_secondary_indexes(None)))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create the test table in moto");
+    Some(Arc::new(DynamoDbStore::new(client, table)))
+}
+
+pub fn router(store: SharedStore) -> Router {
+    app(AppState::new(store, Settings::default()))
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    /// The `error.code` of a JSON error reply, checking its shape on the way.
+    pub fn error_code(&self) -> String {
+        let body = self.json();
+        let error = body["error"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no error object: {body}"));
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        error["code"].as_str().expect("code").to_owned()
+    }
+}
+
+pub async fn send(app: &Router, method: Method, uri: &str, body: Option<&str>) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        request = request.header(header::CONTENT_TYPE, "application/json");
+    }
+    let request = request
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .expect("request");
+    reply(app, request).await
+}
+
+pub async fn reply(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Reply {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+pub async fn get(app: &Router, uri: &str) -> Reply {
+    send(app, Method::GET, uri, None).await
+}
+
+pub async fn post(app: &Router, uri: &str, body: &str) -> Reply {
+    send(app, Method::POST, uri, Some(body)).await
+}
