@@ -60,6 +60,17 @@ async fn update(
     let mut changes = Vec::new();
     let adopting = match ownership(&actual.tags, owner) {
         Ownership::Ours => false,
+        // Before ACTIVE, AWS may not list the tags given at creation yet, and nothing
+        // can be changed anyway: decide once the table is ACTIVE.
+        Ownership::Unowned if !actual.is_active() => {
+            return Ok(TableReport {
+                name: actual.name,
+                arn: actual.arn,
+                status: actual.status,
+                changes,
+                settled: false,
+            });
+        }
         Ownership::Unowned if adopt => true,
         Ownership::Unowned => {
             return Err(Error::Conflict {

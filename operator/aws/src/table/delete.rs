@@ -36,16 +36,22 @@ pub async fn delete(
     let Some(table) = describe(client, name).await? else {
         return Ok(Deletion::AlreadyGone);
     };
-    match ownership(&table.tags, owner) {
-        Ownership::Ours => {}
-        Ownership::Unowned | Ownership::Other(_) => return Ok(Deletion::NotOwned),
+    let owned = ownership(&table.tags, owner);
+    if let Ownership::Other(_) = owned {
+        return Ok(Deletion::NotOwned);
     }
+    // Before ACTIVE, AWS may not list the tags given at creation yet: wait rather than
+    // call our own new table someone else's.
     if !table.is_active() {
         return Err(Error::TableBusy {
             table: name.to_owned(),
             status: table.status,
             source: None,
         });
+    }
+    match owned {
+        Ownership::Ours => {}
+        Ownership::Unowned | Ownership::Other(_) => return Ok(Deletion::NotOwned),
     }
     let backup_arn = if backup_before_delete {
         Some(backup(client, name).await?)
