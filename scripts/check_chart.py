@@ -668,6 +668,28 @@ def check_operator_flags(chart: Chart, examples: dict[str, dict[str, Any]]) -> N
             ok(f"{label}: the operator parses `{' '.join(args)}`")
 
 
+def check_operator_entrypoint() -> None:
+    """The chart passes `run ...` as args, so the image's ENTRYPOINT must be the bare binary."""
+    step("operator/Dockerfile: ENTRYPOINT is the operator binary alone (the chart's args start with `run`)")
+    dockerfile = ROOT / "operator" / "Dockerfile"
+    if not FAIL.check(dockerfile.is_file(), "operator/Dockerfile is missing: the chart's image is built from it"):
+        return
+    entrypoints = re.findall(r"^\s*ENTRYPOINT\s+(.+)$", dockerfile.read_text(), re.MULTILINE | re.IGNORECASE)
+    if not FAIL.check(bool(entrypoints), "operator/Dockerfile has no ENTRYPOINT"):
+        return
+    try:
+        entrypoint = json.loads(entrypoints[-1])
+    except json.JSONDecodeError:
+        entrypoint = None
+    if FAIL.check(
+        isinstance(entrypoint, list)
+        and len(entrypoint) == 1
+        and Path(str(entrypoint[0])).name == "metricsapp-operator",
+        f"operator/Dockerfile ENTRYPOINT must be the exec form [\".../metricsapp-operator\"] alone, got {entrypoints[-1]}",
+    ):
+        ok(f"ENTRYPOINT {entrypoints[-1]}")
+
+
 # ---------------------------------------------------------------- CRD-level checks
 
 
@@ -789,6 +811,7 @@ def run_checks() -> int:
         check_lint(examples)
         check_renders(chart, examples)
         check_operator_flags(chart, examples)
+        check_operator_entrypoint()
         if crd is not None:
             check_crd(crd, chart)
             check_example_apps(crd)
