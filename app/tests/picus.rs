@@ -1,0 +1,139 @@
+//! The original `/picus/*` endpoints answer with exactly the shapes existing clients
+//! expect, on both stores.
+
+mod common;
+
+use axum::Router;
+use axum::http::{Method, StatusCode};
+use common::{get, post, send};
+use serde_json::{Value, json};
+
+async fn put_get_list_delete(app: Router) {
+    let body = json!({"Data": "Sample Data", "count": 3, "ratio": 0.5, "tags": ["a", "b"], "meta": {"ok": true, "none": null}});
+    let put = post(&app, "/picus/put", &body.to_string()).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let put = put.json();
+    let object = put.as_object().expect("object");
+    assert_eq!(
+        object.keys().collect::<Vec<_>>(),
+        ["id"],
+        "exactly {{\"id\": ...}}"
+    );
+    let id = put["id"].as_str().expect("id string").to_owned();
+    assert!(!id.is_empty());
+
+    let mut expected = body.clone();
+    expected["id"] = Value::from(id.clone());
+    let read = get(&app, &format!("/picus/get/{id}")).await;
+    assert_eq!(
+        (read.status, read.json()),
+        (StatusCode::OK, expected.clone())
+    );
+
+    let second = post(&app, "/picus/put", r#"{"Data": "More"}"#).await.json()["id"].clone();
+    let list = get(&app, "/picus/list").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(
+        list.json(),
+        json!([expected, {"id": second, "Data": "More"}])
+    );
+
+    let deleted = send(&app, Method::DELETE, &format!("/picus/{id}"), None).await;
+    assert_eq!(
+        (deleted.status, deleted.json()),
+        (
+            StatusCode::OK,
+            json!({"message": "Item deleted successfully"})
+        )
+    );
+    let again = send(&app, Method::DELETE, &format!("/picus/{id}"), None).await;
+    assert_eq!(
+        (again.status, again.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let gone = get(&app, &format!("/picus/get/{id}")).await;
+    assert_eq!(
+        (gone.status, gone.error_code().as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    assert_eq!(
+        get(&app, "/picus/list").await.json(),
+        json!([{"id": second, "Data": "More"}])
+    );
+}
+
+async fn refuses_what_it_cannot_store_as_given(app: Router) {
+    for (body, status, code) in [
+        ("[1, 2]", StatusCode::BAD_REQUEST, "invalid_item"),
+        ("\"text\"", StatusCode::BAD_REQUEST, "invalid_item"),
+        (r#"{"id": "mine"}"#, StatusCode::BAD_REQUEST, "invalid_item"),
+        (r#"{"pk": "x"}"#, StatusCode::BAD_REQUEST, "invalid_item"),
+        (
+            r#"{"gsi1sk": "x"}"#,
+            StatusCode::BAD_REQUEST,
+            "invalid_item",
+        ),
+        (r#"{"n": 1e300}"#, StatusCode::BAD_REQUEST, "invalid_item"),
+        (r#"{"": 1}"#, StatusCode::BAD_REQUEST, "invalid_item"),
+    ] {
+        let reply = post(&app, "/picus/put", body).await;
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (status, code),
+            "{body}"
+        );
+    }
+    let large = json!({"blob": "x".repeat(401 * 1024)}).to_string();
+    let reply = post(&app, "/picus/put", &large).await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "item_too_large")
+    );
+    let fits = json!({"blob": "x".repeat(390 * 1024)}).to_string();
+    assert_eq!(post(&app, "/picus/put", &fits).await.status, StatusCode::OK);
+    // Nothing refused was stored.
+    assert_eq!(
+        get(&app, "/picus/list")
+            .await
+            .json()
+            .as_array()
+            .expect("list")
+            .len(),
+        1
+    );
+}
+
+async fn an_empty_store_lists_nothing(app: Router) {
+    let list = get(&app, "/picus/list").await;
+    assert_eq!((list.status, list.json()), (StatusCode::OK, json!([])));
+}
+
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _dir) = crate::common::embedded();
+                    super::$case(crate::common::router(store)).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let test = concat!("picus::dynamodb::", stringify!($case));
+                    let Some(store) = crate::common::dynamodb(test).await else { return };
+                    super::$case(crate::common::router(store)).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    put_get_list_delete,
+    refuses_what_it_cannot_store_as_given,
+    an_empty_store_lists_nothing
+);
