@@ -164,8 +164,8 @@ def cmd_resolve_rollback(git: Git, args: argparse.Namespace) -> None:
 
 
 def cmd_check_backmerge(git: Git, args: argparse.Namespace) -> None:
-    decisions.check_backmerge(git)
-    print("every commit on staging and main is in dev")
+    decisions.check_backmerge(git, args.candidate)
+    print(f"every commit on staging and main is in {args.candidate or 'dev'}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -235,7 +235,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--commit", required=True)
     s.add_argument("--format", choices=["text", "github-output"], default="text")
 
-    command("check-backmerge", cmd_check_backmerge, "fail while staging or main has commits that dev lacks")
+    s = command("check-backmerge", cmd_check_backmerge, "fail while staging or main has commits that dev lacks")
+    s.add_argument("--candidate", help="check this commit in place of dev's tip (a pull request into dev)")
     return p
 
 

@@ -135,14 +135,15 @@ def resolve_rollback(git: Git, env: Environment, commit: str) -> RollbackTarget:
     return RollbackTarget(commit=sha, digests=digests, last_deployment=deployments[-1] if deployments else None)
 
 
-def check_backmerge(git: Git) -> None:
+def check_backmerge(git: Git, candidate: str | None = None) -> None:
     """Refuses while a commit on a higher environment's branch is missing from the lowest one.
 
     A hotfix that lands on `staging` or `main` directly must be merged down into `dev`,
     or the next promotion from `dev` would not be a fast-forward and would drop it.
+    `candidate` stands in for `dev`'s tip (a pull request's merge commit into `dev`).
     """
     base_env = lowest()
-    base = git.branch_tip(base_env.branch)
+    base = git.commit(candidate) if candidate else git.branch_tip(base_env.branch)
     if base is None:
         raise PromotionError(f"branch {base_env.branch} does not exist on {git.remote} (did you fetch?)")
     problems = []

@@ -55,11 +55,15 @@ def test_hotfix_on_main_fails_the_back_merge_check_until_merged_down(repos):
     assert "main has 1 commit(s) not in dev" in err
     assert "Hotfix: reject empty customer names" in err
 
+    # The back-merge pull request: its merge commit passes before dev itself does.
     git(repos.dev, "fetch", "--quiet", "origin")
-    git(repos.dev, "checkout", "--quiet", "-B", "dev", "origin/dev")
+    git(repos.dev, "checkout", "--quiet", "-B", "backmerge", "origin/dev")
     git(repos.dev, "merge", "--quiet", "--no-edit", "origin/main")
-    git(repos.dev, "push", "--quiet", "origin", "HEAD:refs/heads/dev")
+    git(repos.dev, "push", "--quiet", "origin", "HEAD:refs/heads/backmerge")
     merged = git(repos.dev, "rev-parse", "HEAD")
+    assert "in origin/backmerge" in repos.ok("check-backmerge", "--candidate", "origin/backmerge")
+    repos.refused("check-backmerge")
+    git(repos.dev, "push", "--quiet", "origin", "HEAD:refs/heads/dev")
     repos.ok("check-backmerge")
 
     # With the hotfix merged down, the merge commit flows up by fast-forward again.
