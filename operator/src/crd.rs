@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 /// The Metrics App and its DynamoDB table. The operator creates the table, a
 /// Deployment, Service, ConfigMap and ServiceAccount named after this object, and keeps
 /// them as described here.
+// Each printcolumn(...) repeats the same keys, which clippy takes for duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "metricsapp.dev",

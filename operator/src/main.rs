@@ -2,9 +2,19 @@
 //! controller.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
-use metricsapp_operator::crd;
+use futures::FutureExt;
+use metricsapp_operator::cli::RunArgs;
+use metricsapp_operator::controller::{self, Context, Settings};
+use metricsapp_operator::metrics::Metrics;
+use metricsapp_operator::resources::AppSettings;
+use metricsapp_operator::server::{self, ServerState};
+use metricsapp_operator::{Error, crd, leader, telemetry};
+use tokio::sync::watch;
+use tracing::{error, info};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +30,8 @@ struct Cli {
 enum Command {
     /// Print the MetricsApp CustomResourceDefinition as YAML (the content of crds/metricsapp.yaml).
     Crdgen,
+    /// Run the controller against the cluster of the kubeconfig (or in-cluster config).
+    Run(RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +46,158 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Run(args) => {
+            telemetry::init(args.log_format);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("error: cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    error!(%error, "operator stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<(), Error> {
+    let lease = args.lease()?;
+    let client = kube::Client::try_default()
+        .await
+        .map_err(Error::KubeConfig)?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let region = aws
+        .region()
+        .map(ToString::to_string)
+        .ok_or_else(|| Error::Config("no AWS region: set AWS_REGION".into()))?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutdown signal received");
+        let _ = stop.send(true);
+    });
+    let until_stopped = {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+        .shared()
+    };
+
+    let server = tokio::spawn(server::serve(
+        args.metrics_addr,
+        ServerState {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
+        until_stopped.clone(),
+    ));
+    info!(addr = %args.metrics_addr, "serving /metrics, /healthz and /readyz");
+
+    let settings = Settings {
+        resync_period: args.resync_period,
+        default_deletion_policy: args.default_deletion_policy.into(),
+        app: AppSettings { region },
+    };
+    let identity = lease.as_ref().map(|lease| lease.identity.clone());
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        dynamodb,
+        metrics,
+        settings,
+        identity,
+    ));
+    let namespace = args.watched_namespace().map(str::to_owned);
+
+    let outcome = match lease {
+        None => {
+            ready.store(true, Ordering::Relaxed);
+            info!(
+                namespace = namespace.as_deref().unwrap_or("<all>"),
+                "controller starting"
+            );
+            controller::run(ctx, namespace.as_deref(), until_stopped.clone()).await
+        }
+        Some(lease) => {
+            let mut election = leader::join(client, &lease).await?;
+            ready.store(true, Ordering::Relaxed);
+            info!(lease = %lease.name, namespace = %lease.namespace, identity = %lease.identity, "waiting for leadership");
+            let won = tokio::select! {
+                won = election.leading() => Some(won),
+                () = until_stopped.clone() => None,
+            };
+            match won {
+                None => {
+                    election.resign().await;
+                    Ok(())
+                }
+                Some(won) => {
+                    won?;
+                    info!("leading: controller starting");
+                    let lost = election.lost().shared();
+                    let stop_controller = futures::future::select(
+                        Box::pin(until_stopped.clone()),
+                        Box::pin(lost.clone()),
+                    )
+                    .map(|_| ());
+                    let result = controller::run(ctx, namespace.as_deref(), stop_controller).await;
+                    let lost_lease = lost.now_or_never().is_some() && !*stopped.borrow();
+                    election.resign().await;
+                    if lost_lease {
+                        Err(Error::LeaseLost)
+                    } else {
+                        result
+                    }
+                }
+            }
+        }
+    };
+    ready.store(false, Ordering::Relaxed);
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => error!(%error, "metrics server"),
+        Err(error) => error!(%error, "metrics server task"),
+    }
+    outcome
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
     }
 }

@@ -1,0 +1,251 @@
+//! Flags and environment of `metricsapp-operator run`, and the settings derived from
+//! them (checked here, so bad configuration stops the process with a clear message
+//! before it touches anything).
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use k8s_openapi::jiff::SignedDuration;
+use metricsapp_aws::table::DeletionPolicy;
+
+use crate::{Error, Result};
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICSAPP_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Namespace to watch; empty watches all namespaces.
+    #[arg(long = "namespace", env = "WATCH_NAMESPACE", default_value = "")]
+    pub namespace: String,
+
+    /// How often every MetricsApp is checked again even when nothing changed (finds
+    /// table drift), e.g. `30s`, `5m`, `1h`.
+    #[arg(long, env = "METRICSAPP_RESYNC_PERIOD", default_value = "5m", value_parser = parse_period)]
+    pub resync_period: Duration,
+
+    /// Deletion policy for MetricsApps that leave `table.deletionPolicy` unset.
+    #[arg(
+        long,
+        env = "METRICSAPP_DEFAULT_DELETION_POLICY",
+        default_value = "Retain",
+        ignore_case = true
+    )]
+    pub default_deletion_policy: DeletionPolicyArg,
+
+    /// Run the controller only while holding a Lease, so that several replicas can run
+    /// with one active.
+    #[arg(long, env = "METRICSAPP_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_election: bool,
+
+    /// Name of the Lease used for leader election.
+    #[arg(
+        long,
+        env = "METRICSAPP_LEASE_NAME",
+        default_value = "metricsapp-operator"
+    )]
+    pub lease_name: String,
+
+    /// Namespace of the Lease (required with --leader-election; normally the
+    /// operator's own namespace through the downward API).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// Identity of this replica in the Lease (default: the hostname).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "METRICSAPP_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionPolicyArg {
+    #[value(name = "Retain")]
+    Retain,
+    #[value(name = "Delete")]
+    Delete,
+}
+
+impl From<DeletionPolicyArg> for DeletionPolicy {
+    fn from(policy: DeletionPolicyArg) -> Self {
+        match policy {
+            DeletionPolicyArg::Retain => DeletionPolicy::Retain,
+            DeletionPolicyArg::Delete => DeletionPolicy::Delete,
+        }
+    }
+}
+
+/// Where and as whom to hold the leader Lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSettings {
+    pub name: String,
+    pub namespace: String,
+    pub identity: String,
+}
+
+impl RunArgs {
+    /// The namespace to watch, `None` for all.
+    pub fn watched_namespace(&self) -> Option<&str> {
+        let namespace = self.namespace.trim();
+        (!namespace.is_empty()).then_some(namespace)
+    }
+
+    /// The Lease to hold, or `None` when leader election is off.
+    pub fn lease(&self) -> Result<Option<LeaseSettings>> {
+        if !self.leader_election {
+            return Ok(None);
+        }
+        let namespace = self
+            .lease_namespace
+            .clone()
+            .filter(|namespace| !namespace.trim().is_empty())
+            .ok_or_else(|| {
+                Error::Config(
+                    "--leader-election needs --lease-namespace or POD_NAMESPACE (the namespace of the Lease)".into(),
+                )
+            })?;
+        let identity = match self.pod_name.clone().filter(|name| !name.trim().is_empty()) {
+            Some(name) => name,
+            None => hostname::get()
+                .map_err(|error| Error::Config(format!("no POD_NAME and no hostname: {error}")))?
+                .to_string_lossy()
+                .into_owned(),
+        };
+        Ok(Some(LeaseSettings {
+            name: self.lease_name.clone(),
+            namespace,
+            identity,
+        }))
+    }
+}
+
+/// Parses a period such as `30s`, `5m`, `1h30m`; it must be at least one second.
+pub fn parse_period(text: &str) -> std::result::Result<Duration, String> {
+    let period = SignedDuration::from_str(text.trim())
+        .map_err(|error| format!("`{text}` is not a period like 30s, 5m or 1h: {error}"))?;
+    let period = Duration::try_from(period)
+        .map_err(|_| format!("`{text}` is negative: give a period like 30s or 5m"))?;
+    if period < Duration::from_secs(1) {
+        return Err(format!("`{text}` is shorter than one second"));
+    }
+    Ok(period)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> std::result::Result<RunArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("run").chain(args.iter().copied())).map(|cli| cli.run)
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.metrics_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(args.watched_namespace(), None);
+        assert_eq!(args.resync_period, Duration::from_secs(300));
+        assert_eq!(args.default_deletion_policy, DeletionPolicyArg::Retain);
+        assert!(!args.leader_election);
+        assert_eq!(args.lease_name, "metricsapp-operator");
+        assert_eq!(args.log_format, LogFormat::Text);
+        assert_eq!(args.lease().unwrap(), None);
+    }
+
+    #[test]
+    fn periods_parse_in_human_units() {
+        assert_eq!(parse_period("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_period("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_period("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_period("soon").unwrap_err().contains("soon"));
+        assert!(parse_period("-5m").is_err());
+        assert!(
+            parse_period("10ms")
+                .unwrap_err()
+                .contains("shorter than one second")
+        );
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let args = parse(&[
+            "--namespace",
+            "team",
+            "--resync-period",
+            "30s",
+            "--default-deletion-policy",
+            "Delete",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(args.watched_namespace(), Some("team"));
+        assert_eq!(args.resync_period, Duration::from_secs(30));
+        assert_eq!(
+            DeletionPolicy::from(args.default_deletion_policy),
+            DeletionPolicy::Delete
+        );
+        assert_eq!(args.log_format, LogFormat::Json);
+        assert!(parse(&["--default-deletion-policy", "Forget"]).is_err());
+    }
+
+    #[test]
+    fn leader_election_needs_a_lease_namespace() {
+        let error = parse(&["--leader-election"]).unwrap().lease().unwrap_err();
+        assert!(error.to_string().contains("POD_NAMESPACE"), "{error}");
+    }
+
+    #[test]
+    fn leader_election_uses_pod_name_as_identity() {
+        let args = parse(&[
+            "--leader-election=true",
+            "--lease-namespace",
+            "metricsapp-system",
+            "--pod-name",
+            "metricsapp-operator-7d9f-abcde",
+            "--lease-name",
+            "lock",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.lease().unwrap(),
+            Some(LeaseSettings {
+                name: "lock".into(),
+                namespace: "metricsapp-system".into(),
+                identity: "metricsapp-operator-7d9f-abcde".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn leader_election_falls_back_to_the_hostname() {
+        let args = parse(&["--leader-election", "--lease-namespace", "ops"]).unwrap();
+        let lease = args.lease().unwrap().unwrap();
+        assert!(!lease.identity.is_empty());
+        assert_eq!(lease.namespace, "ops");
+    }
+}

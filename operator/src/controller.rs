@@ -1,0 +1,630 @@
+//! The reconciler: for each MetricsApp, bring its table and its app to the spec,
+//! report the outcome in its status, Events and metrics, and on deletion retain or
+//! delete the table before the finalizer lets the object go.
+//!
+//! Requeue policy, per object:
+//! - table settled and nothing failed: check again after the resync period (this is
+//!   what finds table drift, which no Kubernetes watch can see);
+//! - table still CREATING/UPDATING or with changes left (DynamoDB takes one at a time):
+//!   a short delay that grows 2s, 4s, 8s ... up to 60s;
+//! - terminal table error (bad input AWS refuses, a table owned by someone else):
+//!   reported in the conditions and checked again only at the resync period, so a
+//!   broken spec does not hot-loop against AWS;
+//! - any other error: exponential backoff from 2s up to 5 minutes (`error_policy`).
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use metricsapp_aws::table::{Change, Deletion, DeletionPolicy, TableReport};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::crd::{MetricsApp, MetricsAppStatus};
+use crate::metrics::Metrics;
+use crate::resources::{self, AppSettings};
+use crate::status::{self, AppState, Failure, Observation, TableState};
+use crate::{Error, FINALIZER, MANAGER, Result, table};
+
+/// Shortest and longest wait while a table settles.
+const SETTLE_FIRST: Duration = Duration::from_secs(2);
+const SETTLE_MAX: Duration = Duration::from_secs(60);
+/// Shortest and longest wait after a recoverable error.
+const BACKOFF_FIRST: Duration = Duration::from_secs(2);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// How the operator was configured.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub resync_period: Duration,
+    pub default_deletion_policy: DeletionPolicy,
+    pub app: AppSettings,
+}
+
+/// What every reconcile pass shares.
+pub struct Context {
+    pub client: Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub settings: Settings,
+    /// Consecutive passes per object (`namespace/name`) spent waiting for the table
+    /// and spent failing, for the growing delays above.
+    attempts: Mutex<HashMap<String, Attempts>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Attempts {
+    settling: u32,
+    failing: u32,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            dynamodb,
+            metrics,
+            settings,
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one more pass of `kind` for `key` and returns the count before it.
+    fn bump(&self, key: &str, kind: fn(&mut Attempts) -> &mut u32) -> u32 {
+        let mut attempts = self
+            .attempts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counter = kind(attempts.entry(key.to_owned()).or_default());
+        let before = *counter;
+        *counter = counter.saturating_add(1);
+        before
+    }
+
+    fn reset(&self, key: &str, kind: fn(&mut Attempts) -> &mut u32) {
+        let mut attempts = self
+            .attempts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(entry) = attempts.get_mut(key) {
+            *kind(entry) = 0;
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        let mut attempts = self
+            .attempts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        attempts.remove(key);
+    }
+}
+
+fn settling(attempts: &mut Attempts) -> &mut u32 {
+    &mut attempts.settling
+}
+
+fn failing(attempts: &mut Attempts) -> &mut u32 {
+    &mut attempts.failing
+}
+
+/// `first`, doubled per attempt, capped at `max`.
+pub fn growing_delay(first: Duration, max: Duration, attempt: u32) -> Duration {
+    first
+        .checked_mul(2u32.saturating_pow(attempt.min(16)))
+        .map_or(max, |delay| delay.min(max))
+}
+
+fn key(app: &MetricsApp) -> String {
+    format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any())
+}
+
+/// One reconcile pass for `app` (the function the `Controller` calls).
+pub async fn reconcile(app: Arc<MetricsApp>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started();
+    let namespace = app
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let apps: Api<MetricsApp> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&apps, FINALIZER, app, |event| async {
+        match event {
+            finalizer::Event::Apply(app) => apply(app, &ctx).await,
+            finalizer::Event::Cleanup(app) => cleanup(app, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|error| Error::Finalizer(Box::new(error)))
+}
+
+/// What happens after a failed pass (the `Controller`'s error policy).
+pub fn error_policy(app: Arc<MetricsApp>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(error.reason());
+    let attempt = ctx.bump(&key(&app), failing);
+    let delay = growing_delay(BACKOFF_FIRST, BACKOFF_MAX, attempt);
+    warn!(app = %key(&app), %error, reason = error.reason(), retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
+    let key = key(&app);
+    let namespace = app
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let now = Time(Timestamp::now());
+    if app.spec.suspend {
+        let status = status::suspended_status(app.status.as_ref(), app.metadata.generation, &now);
+        patch_status(&app, ctx, &status).await?;
+        ctx.metrics.set_ready(&namespace, &app.name_any(), false);
+        ctx.reset(&key, failing);
+        return Ok(Action::requeue(ctx.settings.resync_period));
+    }
+
+    let table_result = reconcile_table(&app, ctx).await;
+    let table_state = match &table_result {
+        Ok(report) => {
+            publish_table_events(&app, ctx, report).await;
+            if report.settled {
+                TableState::Settled(table::table_status(report))
+            } else {
+                TableState::InProgress(table::table_status(report))
+            }
+        }
+        Err(error) => TableState::Failed {
+            table: None,
+            failure: failure(error),
+        },
+    };
+
+    let app_state = match table_state {
+        TableState::Failed { .. } => AppState::WaitingForTable,
+        TableState::Settled(_) | TableState::InProgress(_) => apply_app(&app, ctx).await?,
+    };
+
+    let observation = Observation {
+        generation: app.metadata.generation,
+        table: table_state,
+        app: app_state,
+        url: resources::url(&app),
+        image: app.spec.image.clone(),
+    };
+    let status = status::next_status(app.status.as_ref(), observation, &now);
+    patch_status(&app, ctx, &status).await?;
+    ctx.metrics
+        .set_ready(&namespace, &app.name_any(), status::is_ready(Some(&status)));
+
+    match table_result {
+        Ok(report) if report.settled => {
+            ctx.reset(&key, settling);
+            ctx.reset(&key, failing);
+            Ok(Action::requeue(ctx.settings.resync_period))
+        }
+        Ok(_) => {
+            ctx.reset(&key, failing);
+            let attempt = ctx.bump(&key, settling);
+            Ok(Action::requeue(growing_delay(
+                SETTLE_FIRST,
+                SETTLE_MAX,
+                attempt,
+            )))
+        }
+        Err(error @ Error::Table(_)) | Err(error @ Error::InvalidSpec(_))
+            if is_terminal(&error) =>
+        {
+            ctx.metrics.reconcile_failed(error.reason());
+            warn!(app = %key, %error, reason = error.reason(), "terminal table error; next check at resync");
+            Ok(Action::requeue(ctx.settings.resync_period))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> Result<TableReport> {
+    let desired = table::desired_table(app)?;
+    let owner = table::owner(app)?;
+    Ok(
+        metricsapp_aws::table::reconcile(&ctx.dynamodb, &desired, &owner, app.spec.table.adopt)
+            .await?,
+    )
+}
+
+fn is_terminal(error: &Error) -> bool {
+    match error {
+        Error::Table(error) => error.is_terminal(),
+        Error::InvalidSpec(_) => true,
+        Error::Kube(_)
+        | Error::Finalizer(_)
+        | Error::Serialize { .. }
+        | Error::MissingMetadata(_)
+        | Error::Config(_)
+        | Error::LeaderElection(_)
+        | Error::LeaseLost
+        | Error::MetricsServer { .. }
+        | Error::KubeConfig(_) => false,
+    }
+}
+
+fn failure(error: &Error) -> Failure {
+    Failure {
+        reason: error.reason().to_owned(),
+        message: error.to_string(),
+        terminal: is_terminal(error),
+    }
+}
+
+/// Events for the table changes of one pass. Changes to a table that had already
+/// settled for this generation were not asked for by the spec: someone edited the
+/// table behind the operator's back, and the Event says what was reverted.
+async fn publish_table_events(app: &MetricsApp, ctx: &Context, report: &TableReport) {
+    let mut updates = Vec::new();
+    for change in &report.changes {
+        match change {
+            Change::Created => {
+                publish(
+                    app,
+                    ctx,
+                    EventType::Normal,
+                    "TableCreated",
+                    "CreateTable",
+                    format!("created DynamoDB table {}", report.name),
+                )
+                .await;
+            }
+            Change::Adopted => {
+                publish(
+                    app,
+                    ctx,
+                    EventType::Normal,
+                    "TableAdopted",
+                    "AdoptTable",
+                    format!(
+                        "adopted existing DynamoDB table {} (adopt: true)",
+                        report.name
+                    ),
+                )
+                .await;
+            }
+            Change::Billing { .. }
+            | Change::Stream { .. }
+            | Change::TimeToLive { .. }
+            | Change::PointInTimeRecovery { .. }
+            | Change::Tags { .. } => updates.push(change.to_string()),
+        }
+    }
+    if updates.is_empty() {
+        return;
+    }
+    let updates = updates.join("; ");
+    if settled_for_this_generation(app) {
+        publish(
+            app,
+            ctx,
+            EventType::Warning,
+            "DriftCorrected",
+            "UpdateTable",
+            format!(
+                "table {} was changed outside the operator; reverted: {updates}",
+                report.name
+            ),
+        )
+        .await;
+    } else {
+        publish(
+            app,
+            ctx,
+            EventType::Normal,
+            "TableUpdated",
+            "UpdateTable",
+            format!("table {}: {updates}", report.name),
+        )
+        .await;
+    }
+}
+
+fn settled_for_this_generation(app: &MetricsApp) -> bool {
+    app.status.as_ref().is_some_and(|status| {
+        status.conditions.iter().any(|condition| {
+            condition.type_ == status::TABLE_READY
+                && condition.status == "True"
+                && condition.observed_generation == app.metadata.generation
+        })
+    })
+}
+
+/// Applies the app's ServiceAccount, ConfigMap, Service and Deployment (skipping each
+/// one whose live copy already carries the hash of what would be applied) and reports
+/// the Deployment's state.
+async fn apply_app(app: &MetricsApp, ctx: &Context) -> Result<AppState> {
+    let namespace = app
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let service_account = resources::service_account(app)?;
+    apply_child(app, ctx, &namespace, "ServiceAccount", service_account).await?;
+    let config_map = resources::config_map(app, &ctx.settings.app)?;
+    let deployment = resources::deployment(app, &config_map)?;
+    apply_child(app, ctx, &namespace, "ConfigMap", config_map).await?;
+    apply_child(app, ctx, &namespace, "Service", resources::service(app)?).await?;
+    let deployment = apply_child(app, ctx, &namespace, "Deployment", deployment).await?;
+    Ok(AppState::Deployed {
+        replicas: app.spec.replicas,
+        status: deployment.status,
+    })
+}
+
+async fn apply_child<K>(
+    app: &MetricsApp,
+    ctx: &Context,
+    namespace: &str,
+    kind: &'static str,
+    desired: K,
+) -> Result<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let name = desired.name_any();
+    let desired = resources::with_applied_hash(kind, desired)?;
+    let live = api.get_opt(&name).await?;
+    if let Some(live) = &live
+        && resources::applied_hash(live) == resources::applied_hash(&desired)
+    {
+        return Ok(live.clone());
+    }
+    let params = PatchParams::apply(MANAGER).force();
+    let applied = api.patch(&name, &params, &Patch::Apply(&desired)).await?;
+    let (reason, note) = match &live {
+        None => (format!("{kind}Created"), format!("created {kind} {name}")),
+        Some(live) => (
+            format!("{kind}Updated"),
+            update_note(kind, &name, live, &applied),
+        ),
+    };
+    info!(app = %key(app), %kind, %name, "{note}");
+    publish(app, ctx, EventType::Normal, &reason, "Apply", note).await;
+    Ok(applied)
+}
+
+/// Says what changed in words users look for: the image, for a Deployment.
+fn update_note<K: Serialize>(kind: &str, name: &str, before: &K, after: &K) -> String {
+    let image = |object: &K| {
+        serde_json::to_value(object).ok().and_then(|value| {
+            value
+                .pointer("/spec/template/spec/containers/0/image")
+                .and_then(|image| image.as_str().map(str::to_owned))
+        })
+    };
+    match (image(before), image(after)) {
+        (Some(before), Some(after)) if before != after => {
+            format!("updated {kind} {name}: image {before} → {after}")
+        }
+        _ => format!("updated {kind} {name} to the spec"),
+    }
+}
+
+async fn patch_status(app: &MetricsApp, ctx: &Context, status: &MetricsAppStatus) -> Result<()> {
+    if app.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let namespace = app
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let apps: Api<MetricsApp> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = json!({ "status": status });
+    apps.patch_status(
+        &app.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletion: keep or delete the table as the policy says; the finalizer helper then
+/// removes the finalizer, and Kubernetes garbage-collects the owned objects.
+async fn cleanup(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
+    let policy = table::deletion_policy(&app, ctx.settings.default_deletion_policy);
+    let name = table::table_name(&app)?;
+    let owner = table::owner(&app)?;
+    let deletion = metricsapp_aws::table::delete(
+        &ctx.dynamodb,
+        &name,
+        &owner,
+        policy,
+        app.spec.table.backup_before_delete,
+    )
+    .await?;
+    match deletion {
+        Deletion::Retained => {
+            publish(
+                &app,
+                ctx,
+                EventType::Normal,
+                "TableRetained",
+                "DeleteMetricsApp",
+                format!("kept DynamoDB table {name} and its items (deletionPolicy Retain)"),
+            )
+            .await;
+        }
+        Deletion::Deleted { backup_arn } => {
+            if let Some(backup_arn) = &backup_arn {
+                publish(
+                    &app,
+                    ctx,
+                    EventType::Normal,
+                    "TableBackedUp",
+                    "CreateBackup",
+                    format!("backed up DynamoDB table {name} to {backup_arn}"),
+                )
+                .await;
+            }
+            let note = match backup_arn {
+                Some(_) => format!("deleted DynamoDB table {name} (deletionPolicy Delete)"),
+                None => format!(
+                    "deleted DynamoDB table {name} without a backup (backupBeforeDelete false)"
+                ),
+            };
+            publish(
+                &app,
+                ctx,
+                EventType::Normal,
+                "TableDeleted",
+                "DeleteTable",
+                note,
+            )
+            .await;
+        }
+        Deletion::AlreadyGone => {
+            publish(
+                &app,
+                ctx,
+                EventType::Normal,
+                "TableAlreadyGone",
+                "DeleteTable",
+                format!("DynamoDB table {name} no longer existed"),
+            )
+            .await;
+        }
+        Deletion::NotOwned => {
+            publish(
+                &app,
+                ctx,
+                EventType::Warning,
+                "TableNotOwned",
+                "DeleteTable",
+                format!("DynamoDB table {name} is not owned by this MetricsApp: left untouched"),
+            )
+            .await;
+        }
+    }
+    ctx.metrics
+        .forget(&app.namespace().unwrap_or_default(), &app.name_any());
+    ctx.forget(&key(&app));
+    Ok(Action::await_change())
+}
+
+/// Publishes an Event about `app`. Events are a report, not the work: a failure to
+/// publish one is logged and does not fail the pass.
+async fn publish(
+    app: &MetricsApp,
+    ctx: &Context,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
+        warn!(app = %key(app), %error, %reason, "could not publish Event");
+    }
+}
+
+/// Runs the controller until `shutdown` completes. Fails fast when the CRD is not
+/// installed, rather than retrying a watch that cannot work.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<()> {
+    let client = ctx.client.clone();
+    let apps: Api<MetricsApp> = match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    apps.list(&ListParams::default().limit(1))
+        .await
+        .map_err(|error| {
+            Error::Config(format!(
+                "cannot list MetricsApps ({error}); is the CRD installed (kubectl apply --server-side -f crds/metricsapp.yaml) and is the operator allowed to list them?"
+            ))
+        })?;
+    let owned =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    Controller::new(apps, watcher::Config::default().any_semantic())
+        .owns(
+            namespaced_or_all::<Deployment>(&client, namespace),
+            owned.clone(),
+        )
+        .owns(
+            namespaced_or_all::<Service>(&client, namespace),
+            owned.clone(),
+        )
+        .owns(
+            namespaced_or_all::<ConfigMap>(&client, namespace),
+            owned.clone(),
+        )
+        .owns(
+            namespaced_or_all::<ServiceAccount>(&client, namespace),
+            owned,
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                warn!(%error, "controller");
+            }
+        })
+        .await;
+    Ok(())
+}
+
+fn namespaced_or_all<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_are_capped() {
+        let delays: Vec<u64> = (0..8)
+            .map(|attempt| growing_delay(SETTLE_FIRST, SETTLE_MAX, attempt).as_secs())
+            .collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(
+            growing_delay(BACKOFF_FIRST, BACKOFF_MAX, u32::MAX),
+            BACKOFF_MAX
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! A MetricsApp's table in the plain terms of `metricsapp-aws`: the spec becomes a
+//! [`DesiredTable`], the object an [`Owner`], the policy a [`DeletionPolicy`]. Pure.
+
+use kube::ResourceExt;
+use metricsapp_aws::table::{
+    Billing, Capacity, DeletionPolicy, DesiredTable, Owner, StreamView, TableReport,
+};
+
+use crate::crd::{self, BillingMode, MetricsApp, StreamViewType, TableStatus};
+use crate::{Error, Result};
+
+/// The table name: `spec.table.name`, or `<namespace>-<name>` when unset.
+pub fn table_name(app: &MetricsApp) -> Result<String> {
+    match &app.spec.table.name {
+        Some(name) => Ok(name.clone()),
+        None => Ok(format!("{}-{}", namespace(app)?, app.name_any())),
+    }
+}
+
+/// The table the spec asks for. Billing capacity is checked by the CRD's CEL rule;
+/// the same check here keeps a spec that bypassed it (an older CRD) from becoming a
+/// half-provisioned table.
+pub fn desired_table(app: &MetricsApp) -> Result<DesiredTable> {
+    let spec = &app.spec.table;
+    let billing = match (spec.billing_mode, spec.read_capacity, spec.write_capacity) {
+        (BillingMode::PayPerRequest, None, None) => Billing::OnDemand,
+        (BillingMode::Provisioned, Some(read), Some(write)) => {
+            Billing::Provisioned(Capacity { read, write })
+        }
+        (BillingMode::Provisioned, _, _) => {
+            return Err(Error::InvalidSpec(
+                "table.readCapacity and table.writeCapacity are required when table.billingMode is PROVISIONED".into(),
+            ));
+        }
+        (BillingMode::PayPerRequest, _, _) => {
+            return Err(Error::InvalidSpec(
+                "table.readCapacity and table.writeCapacity are not allowed when table.billingMode is PAY_PER_REQUEST".into(),
+            ));
+        }
+    };
+    Ok(DesiredTable {
+        name: table_name(app)?,
+        billing,
+        point_in_time_recovery: spec.point_in_time_recovery,
+        ttl_attribute: spec.ttl_attribute.clone(),
+        stream: spec.stream.map(stream_view),
+        tags: spec.tags.clone(),
+    })
+}
+
+fn stream_view(view: StreamViewType) -> StreamView {
+    match view {
+        StreamViewType::KeysOnly => StreamView::KeysOnly,
+        StreamViewType::NewImage => StreamView::NewImage,
+        StreamViewType::OldImage => StreamView::OldImage,
+        StreamViewType::NewAndOldImages => StreamView::NewAndOldImages,
+    }
+}
+
+/// The MetricsApp as the owner written on its table's tags.
+pub fn owner(app: &MetricsApp) -> Result<Owner> {
+    Ok(Owner {
+        namespace: namespace(app)?,
+        name: app.name_any(),
+        uid: app.uid().ok_or(Error::MissingMetadata("metadata.uid"))?,
+    })
+}
+
+/// The policy in the spec, or the operator's default when the spec leaves it unset.
+pub fn deletion_policy(app: &MetricsApp, default: DeletionPolicy) -> DeletionPolicy {
+    match app.spec.table.deletion_policy {
+        Some(crd::DeletionPolicy::Retain) => DeletionPolicy::Retain,
+        Some(crd::DeletionPolicy::Delete) => DeletionPolicy::Delete,
+        None => default,
+    }
+}
+
+/// The table part of the status, from one reconcile pass.
+pub fn table_status(report: &TableReport) -> TableStatus {
+    TableStatus {
+        name: report.name.clone(),
+        arn: report.arn.clone(),
+        status: Some(report.status.clone()),
+    }
+}
+
+fn namespace(app: &MetricsApp) -> Result<String> {
+    app.namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::fixtures::MetricsAppExt;
+
+    #[test]
+    fn table_name_defaults_to_namespace_and_name() {
+        let app = MetricsApp::test();
+        assert_eq!(table_name(&app).unwrap(), "team-metrics");
+    }
+
+    #[test]
+    fn table_name_from_spec_wins() {
+        let mut app = MetricsApp::test();
+        app.spec.table.name = Some("activities".into());
+        assert_eq!(table_name(&app).unwrap(), "activities");
+        assert_eq!(desired_table(&app).unwrap().name, "activities");
+    }
+
+    #[test]
+    fn default_spec_is_an_on_demand_table_without_extras() {
+        let desired = desired_table(&MetricsApp::test()).unwrap();
+        assert_eq!(
+            desired,
+            DesiredTable {
+                name: "team-metrics".into(),
+                billing: Billing::OnDemand,
+                point_in_time_recovery: false,
+                ttl_attribute: None,
+                stream: None,
+                tags: BTreeMap::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn provisioned_spec_carries_capacity_and_every_setting() {
+        let mut app = MetricsApp::test();
+        app.spec.table.billing_mode = BillingMode::Provisioned;
+        app.spec.table.read_capacity = Some(5);
+        app.spec.table.write_capacity = Some(7);
+        app.spec.table.point_in_time_recovery = true;
+        app.spec.table.ttl_attribute = Some("expiresAt".into());
+        app.spec.table.stream = Some(StreamViewType::NewAndOldImages);
+        app.spec.table.tags = BTreeMap::from([("team".into(), "metrics".into())]);
+        let desired = desired_table(&app).unwrap();
+        assert_eq!(
+            desired.billing,
+            Billing::Provisioned(Capacity { read: 5, write: 7 })
+        );
+        assert!(desired.point_in_time_recovery);
+        assert_eq!(desired.ttl_attribute.as_deref(), Some("expiresAt"));
+        assert_eq!(desired.stream, Some(StreamView::NewAndOldImages));
+        assert_eq!(
+            desired.tags.get("team").map(String::as_str),
+            Some("metrics")
+        );
+    }
+
+    #[test]
+    fn capacity_mismatch_is_refused_with_the_field_names() {
+        let mut app = MetricsApp::test();
+        app.spec.table.billing_mode = BillingMode::Provisioned;
+        app.spec.table.read_capacity = Some(5);
+        let error = desired_table(&app).unwrap_err().to_string();
+        assert!(error.contains("table.writeCapacity"), "{error}");
+
+        let mut app = MetricsApp::test();
+        app.spec.table.write_capacity = Some(5);
+        let error = desired_table(&app).unwrap_err().to_string();
+        assert!(error.contains("PAY_PER_REQUEST"), "{error}");
+    }
+
+    #[test]
+    fn every_stream_view_maps_to_its_aws_view() {
+        let cases = [
+            (StreamViewType::KeysOnly, StreamView::KeysOnly),
+            (StreamViewType::NewImage, StreamView::NewImage),
+            (StreamViewType::OldImage, StreamView::OldImage),
+            (StreamViewType::NewAndOldImages, StreamView::NewAndOldImages),
+        ];
+        for (spec, aws) in cases {
+            assert_eq!(stream_view(spec), aws);
+        }
+    }
+
+    #[test]
+    fn owner_is_namespace_name_and_uid() {
+        let owner = owner(&MetricsApp::test()).unwrap();
+        assert_eq!(owner.namespace, "team");
+        assert_eq!(owner.name, "metrics");
+        assert_eq!(owner.uid, MetricsApp::test().uid().unwrap());
+    }
+
+    #[test]
+    fn object_without_uid_is_an_error_not_a_panic() {
+        let mut app = MetricsApp::test();
+        app.metadata.uid = None;
+        assert!(matches!(owner(&app), Err(Error::MissingMetadata(_))));
+    }
+
+    #[test]
+    fn deletion_policy_uses_spec_then_operator_default() {
+        let mut app = MetricsApp::test();
+        assert_eq!(
+            deletion_policy(&app, DeletionPolicy::Retain),
+            DeletionPolicy::Retain
+        );
+        assert_eq!(
+            deletion_policy(&app, DeletionPolicy::Delete),
+            DeletionPolicy::Delete
+        );
+        app.spec.table.deletion_policy = Some(crd::DeletionPolicy::Retain);
+        assert_eq!(
+            deletion_policy(&app, DeletionPolicy::Delete),
+            DeletionPolicy::Retain
+        );
+        app.spec.table.deletion_policy = Some(crd::DeletionPolicy::Delete);
+        assert_eq!(
+            deletion_policy(&app, DeletionPolicy::Retain),
+            DeletionPolicy::Delete
+        );
+    }
+}
