@@ -9,7 +9,8 @@ Prints what each step checked; exits non-zero on any failure.
 
 `check_chart.py template -f examples/dev/values.yaml [--set image.tag=...]` prints the
 rendered chart instead (CRDs first), for `kubectl apply --server-side -f -` on a test
-cluster where no helm binary exists.
+cluster where no helm binary exists. `E2E=1 E2E_OPERATOR_IMAGE=... check_chart.py e2e`
+installs it on the cluster in KUBECONFIG and checks RBAC, examples/dev and leader handover.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -882,6 +885,161 @@ def template(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- e2e against a cluster
+
+E2E_NAMESPACE = "metricsapp-chart-e2e"
+# What the operator must never be able to do (spot checks of least privilege).
+FORBIDDEN = (("get", "secrets"), ("delete", "metricsapps.metricsapp.dev"), ("delete", "pods"), ("create", "clusterroles"))
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result
+
+
+def e2e_rbac(account: str) -> int:
+    """Asks the API server, as the operator's ServiceAccount, for each permission of the
+    contract (must be allowed) and a few it must not have."""
+    failures = 0
+    as_operator = f"--as=system:serviceaccount:{NAMESPACE}:{account}"
+    for (group, resource), verbs in sorted(OPERATOR_RULES.items()):
+        kind, _, subresource = resource.partition("/")
+        qualified = f"{kind}.{group}" if group else kind
+        for verb in sorted(verbs):
+            extra = [f"--subresource={subresource}"] if subresource else []
+            allowed = kubectl("auth", "can-i", verb, qualified, *extra, "--all-namespaces", as_operator, check=False)
+            failures += not FAIL.check(allowed.returncode == 0, f"the operator may not {verb} {resource}.{group}")
+    lease = f"leases.coordination.k8s.io/{RELEASE}"
+    for verb in sorted(next(iter(LEASE_RULES.values()))):
+        target = "leases.coordination.k8s.io" if verb == "create" else lease
+        allowed = kubectl("auth", "can-i", verb, target, "-n", NAMESPACE, as_operator, check=False)
+        failures += not FAIL.check(allowed.returncode == 0, f"the operator may not {verb} {target} in {NAMESPACE}")
+    for verb, resource in FORBIDDEN:
+        allowed = kubectl("auth", "can-i", verb, resource, "--all-namespaces", as_operator, check=False)
+        failures += not FAIL.check(allowed.returncode != 0, f"the operator may {verb} {resource}: more than it needs")
+    if not failures:
+        ok(f"the API server grants the operator every contract permission and refuses {len(FORBIDDEN)} it must not have")
+    return failures
+
+
+def lease_holder() -> str:
+    lease = kubectl("get", "lease", RELEASE, "-n", NAMESPACE, "-o", "json", check=False)
+    if lease.returncode != 0:
+        return ""
+    return json.loads(lease.stdout).get("spec", {}).get("holderIdentity") or ""
+
+
+def e2e_handover(selector: str) -> None:
+    """Kills the leader's pod without grace and measures how long until another replica
+    holds the Lease (a figure, not a timed assertion; 120 s is the give-up point)."""
+    deadline = time.monotonic() + 120
+    holder = lease_holder()
+    while not holder and time.monotonic() < deadline:
+        time.sleep(0.5)
+        holder = lease_holder()
+    if not FAIL.check(bool(holder), f"no replica took the Lease {NAMESPACE}/{RELEASE}"):
+        return
+    kubectl("delete", "pod", holder, "-n", NAMESPACE, "--grace-period=0", "--force", "--wait=false")
+    killed = time.monotonic()
+    successor = ""
+    while time.monotonic() < killed + 120:
+        successor = lease_holder()
+        if successor and successor != holder:
+            break
+        time.sleep(0.25)
+    seconds = time.monotonic() - killed
+    if FAIL.check(bool(successor) and successor != holder, f"no replica took over the Lease from {holder} in 120 s"):
+        ok(f"leader {holder} killed; {successor} holds the Lease after {seconds:.1f} s")
+    kubectl("rollout", "status", "deployment/" + RELEASE, "-n", NAMESPACE, "--timeout=180s")
+    logs = kubectl("logs", "-l", selector, "-n", NAMESPACE, "--tail=-1", "--prefix", check=False).stdout
+    refused = [line for line in logs.splitlines() if "forbidden" in line.lower()]
+    if FAIL.check(not refused, f"the API server refused the operator: {refused[:5]}"):
+        ok("no request of the operator was refused (no 'forbidden' in its logs)")
+
+
+def e2e(args: argparse.Namespace) -> int:
+    """Installs the rendered chart on the cluster in KUBECONFIG with two replicas, checks
+    its RBAC through the API server, applies examples/dev until Ready, and kills the
+    leader to measure the handover."""
+    if os.environ.get("E2E") != "1":
+        print("SKIPPED (set E2E=1 and KUBECONFIG to run against a cluster)")
+        return 0
+    image = os.environ.get("E2E_OPERATOR_IMAGE", "")
+    pinned = re.fullmatch(r"(?P<repository>[^@]+?)(?::(?P<tag>[\w][\w.-]*)|@(?P<digest>sha256:[0-9a-f]{64}))", image)
+    if pinned is None:
+        raise SystemExit("E2E_OPERATOR_IMAGE must name the operator image with a tag or digest, "
+                         "e.g. ghcr.io/metricsapp/metricsapp-operator:e2e")
+    app_image = os.environ.get("E2E_APP_IMAGE", "")
+    endpoint = os.environ.get("E2E_APP_ENDPOINT_URL", "http://moto.moto.svc.cluster.local:5000")
+    values = merged(
+        yaml.safe_load((EXAMPLES / "dev" / "values.yaml").read_text()),
+        {
+            "replicaCount": 2,
+            "image": {
+                "repository": pinned["repository"],
+                "tag": pinned["tag"] or "",
+                "digest": pinned["digest"] or "",
+                "pullPolicy": "IfNotPresent",
+            },
+            "aws": {"endpointUrl": endpoint},
+        },
+    )
+    step(f"e2e: install the chart (2 replicas, image {image}) into {NAMESPACE}")
+    kubectl("create", "namespace", NAMESPACE, check=False)
+    with Chart.load(CHART) as chart:
+        chart.validate_schema(values)
+        docs = render(chart, values)
+        crds = [doc for entry in chart.crds for doc in yaml.safe_load_all(entry["data"]) if doc]
+    kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(crds))
+    kubectl("wait", "--for=condition=Established", "crd/metricsapps.metricsapp.dev", "--timeout=60s")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    kubectl("rollout", "status", "deployment/" + RELEASE, "-n", NAMESPACE, "--timeout=300s")
+    ok("operator Deployment rolled out under the chart's ServiceAccount")
+    deployment = find(docs, "Deployment")[0]
+    selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items())
+
+    step("e2e: RBAC as seen by the API server")
+    e2e_rbac(service_account_name(docs, "e2e"))
+
+    step(f"e2e: examples/dev/metricsapp.yaml in {E2E_NAMESPACE} becomes Ready")
+    app = yaml.safe_load((EXAMPLES / "dev" / "metricsapp.yaml").read_text())
+    app["spec"]["table"]["name"] = f"metricsapp-chart-e2e-{uuid.uuid4().hex[:8]}"
+    if app_image:
+        app["spec"]["image"] = app_image
+    for variable in app["spec"].get("env", []):
+        if variable["name"] == "AWS_ENDPOINT_URL":
+            variable["value"] = endpoint
+    kubectl("create", "namespace", E2E_NAMESPACE, check=False)
+    kubectl("apply", "-n", E2E_NAMESPACE, "-f", "-", stdin=yaml.safe_dump(app))
+    started = time.monotonic()
+    ready = kubectl("wait", "-n", E2E_NAMESPACE, "mapp/metrics-app", "--for=condition=Ready", "--timeout=300s", check=False)
+    if ready.returncode == 0:
+        ok(f"MetricsApp {E2E_NAMESPACE}/metrics-app Ready after {time.monotonic() - started:.1f} s")
+    else:
+        described = kubectl("describe", "mapp", "-n", E2E_NAMESPACE, "metrics-app", check=False).stdout
+        FAIL.check(False, f"MetricsApp did not become Ready: {ready.stderr.strip()}\n{described}")
+
+    step("e2e: leader handover")
+    e2e_handover(selector)
+
+    step("e2e: clean up (the MetricsApp's deletionPolicy Delete removes its table)")
+    deleted = kubectl("delete", "mapp", "metrics-app", "-n", E2E_NAMESPACE, "--timeout=180s", check=False)
+    FAIL.check(deleted.returncode == 0, f"the MetricsApp was not deleted (finalizer kept?): {deleted.stderr.strip()}")
+    kubectl("delete", "namespace", E2E_NAMESPACE, "--timeout=180s", check=False)
+    kubectl("delete", "-f", "-", "--ignore-not-found", stdin=yaml.safe_dump_all(docs), check=False)
+
+    print()
+    if FAIL.messages:
+        print(f"chart e2e FAILED ({len(FAIL.messages)}):")
+        for message in FAIL.messages:
+            print(f"  - {message.splitlines()[0]}")
+        return 1
+    print("chart e2e passed")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command")
@@ -890,9 +1048,12 @@ def main() -> int:
     printer.add_argument("--set", action="append", default=[], help="key.path=value (YAML), repeatable")
     printer.add_argument("-n", "--namespace", default=NAMESPACE)
     printer.add_argument("--release", default=RELEASE)
+    commands.add_parser("e2e", help="install the chart on the cluster in KUBECONFIG (E2E=1) and check it there")
     args = parser.parse_args()
     if args.command == "template":
         return template(args)
+    if args.command == "e2e":
+        return e2e(args)
     return run_checks()
 
 
