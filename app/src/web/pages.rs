@@ -159,7 +159,7 @@ fn record_page(form: &ActivityForm, errors: &FieldErrors, recorded: bool) -> Mar
                     (field("project", "Project", "text", &form.project, html! {}))
                     (field("engineer", "Engineer", "text", &form.engineer, html! {}))
                     (field("date", "Date", "date", &form.date, html! {}))
-                    (field("hours", "Hours", "number", &form.hours, html! {}))
+                    (field("hours", "Hours", "text", &form.hours, html! {}))
                     div.wide class=[description_error.map(|_| "invalid")] {
                         label for="description" { "What was done" }
                         textarea id="description" name="description" maxlength="4000" { (form.description) }

@@ -45,7 +45,10 @@ impl Capacity {
 
 /// The table's primary key: `pk` HASH, `sk` RANGE.
 pub fn key_schema() -> Vec<KeySchemaElement> {
-    vec![key(PARTITION_KEY, KeyType::Hash), key(SORT_KEY, KeyType::Range)]
+    vec![
+        key(PARTITION_KEY, KeyType::Hash),
+        key(SORT_KEY, KeyType::Range),
+    ]
 }
 
 /// Every attribute used in a key of the table or of its indexes.
@@ -102,15 +105,26 @@ mod tests {
             .collect();
         let mut used: Vec<String> = key_schema()
             .iter()
-            .chain(global_secondary_indexes(None).iter().flat_map(|i| i.key_schema()))
+            .chain(
+                global_secondary_indexes(None)
+                    .iter()
+                    .flat_map(|i| i.key_schema()),
+            )
             .map(|k| k.attribute_name().to_owned())
             .collect();
         used.sort();
         let mut sorted = defined.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(sorted.len(), defined.len(), "duplicate attribute definition");
-        assert_eq!(used, sorted, "defined attributes must be exactly the key attributes");
+        assert_eq!(
+            sorted.len(),
+            defined.len(),
+            "duplicate attribute definition"
+        );
+        assert_eq!(
+            used, sorted,
+            "defined attributes must be exactly the key attributes"
+        );
     }
 
     #[test]
@@ -120,6 +134,10 @@ mod tests {
         let throughput = indexes[0].provisioned_throughput().expect("throughput set");
         assert_eq!(throughput.read_capacity_units(), 5);
         assert_eq!(throughput.write_capacity_units(), 5);
-        assert!(global_secondary_indexes(None)[0].provisioned_throughput().is_none());
+        assert!(
+            global_secondary_indexes(None)[0]
+                .provisioned_throughput()
+                .is_none()
+        );
     }
 }
