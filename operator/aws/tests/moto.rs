@@ -829,3 +829,81 @@ async fn a_table_that_is_not_ours_is_never_deleted() {
     assert!(exists(&client, &other).await);
     assert!(backups_of(&client, &other).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_retried_delete_reuses_the_final_backup_already_taken() {
+    let client = moto!("a_retried_delete_reuses_the_final_backup_already_taken");
+    let name = unique("retry");
+    let owner = owner();
+    settle(&client, &on_demand(&name), &owner).await;
+    // What an earlier attempt left behind when AWS refused its DeleteTable (AWS
+    // refuses to delete a table while its backup is in progress).
+    let earlier = client
+        .create_backup()
+        .table_name(&name)
+        .backup_name(format!("{name}-final-20261122050409"))
+        .send()
+        .await
+        .unwrap()
+        .backup_details()
+        .unwrap()
+        .backup_arn()
+        .to_owned();
+
+    let deletion = delete(&client, &name, &owner, DeletionPolicy::Delete, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        deletion,
+        Deletion::Deleted {
+            backup_arn: Some(earlier)
+        }
+    );
+    assert_eq!(backups_of(&client, &name).await.len(), 1);
+    assert!(!exists(&client, &name).await);
+}
+
+#[tokio::test]
+async fn a_final_backup_of_an_earlier_table_of_the_same_name_is_not_reused() {
+    let client = moto!("a_final_backup_of_an_earlier_table_of_the_same_name_is_not_reused");
+    let name = unique("reborn");
+    let owner = owner();
+    settle(&client, &on_demand(&name), &owner).await;
+    let first = delete(&client, &name, &owner, DeletionPolicy::Delete, true)
+        .await
+        .unwrap();
+
+    settle(&client, &on_demand(&name), &owner).await;
+    let second = delete(&client, &name, &owner, DeletionPolicy::Delete, true)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &second,
+            Deletion::Deleted {
+                backup_arn: Some(_)
+            }
+        ),
+        "{second:?}"
+    );
+    assert_ne!(first, second, "the new table gets its own final backup");
+    assert_eq!(backups_of(&client, &name).await.len(), 2);
+}
+
+#[tokio::test]
+async fn two_passes_racing_to_create_the_table_both_succeed() {
+    let client = moto!("two_passes_racing_to_create_the_table_both_succeed");
+    let name = unique("race");
+    let owner = owner();
+    let desired = on_demand(&name);
+    let (first, second) = tokio::join!(
+        reconcile(&client, &desired, &owner, false),
+        reconcile(&client, &desired, &owner, false)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let created = [&first, &second]
+        .iter()
+        .filter(|report| report.changes == vec![Change::Created])
+        .count();
+    assert_eq!(created, 1, "exactly one pass creates: {first:?} {second:?}");
+}

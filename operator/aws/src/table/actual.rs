@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use aws_smithy_types::DateTime;
+
 use super::{Billing, Capacity, StreamView};
 
 /// One existing table.
@@ -13,6 +15,8 @@ pub struct ActualTable {
     pub arn: Option<String>,
     /// `CREATING`, `UPDATING`, `ACTIVE`, `DELETING`, ...
     pub status: String,
+    /// When this table (not an earlier one of the same name) was created.
+    pub created: Option<DateTime>,
     pub layout: Layout,
     /// From the billing mode summary. Throughput is ignored for an on-demand table:
     /// moto (and AWS, for a while) keep reporting the old provisioned figures.

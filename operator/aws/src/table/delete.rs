@@ -5,9 +5,11 @@ use std::time::SystemTime;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{BackupStatus, BackupTypeFilter};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
+use super::actual::ActualTable;
 use super::describe::describe;
 use super::ownership::{Ownership, ownership};
 use super::{Deletion, DeletionPolicy, Error, Owner};
@@ -15,6 +17,8 @@ use super::{Deletion, DeletionPolicy, Error, Owner};
 /// AWS's limit on a backup name.
 const MAX_BACKUP_NAME: usize = 255;
 const FINAL_BACKUP_INFIX: &str = "-final-";
+/// `yyyymmddHHMMSS`.
+const STAMP_LEN: usize = 14;
 
 /// Applies `policy` to the table `name` of the MetricsApp `owner`.
 ///
@@ -54,7 +58,7 @@ pub async fn delete(
         Ownership::Unowned | Ownership::Other(_) => return Ok(Deletion::NotOwned),
     }
     let backup_arn = if backup_before_delete {
-        Some(backup(client, name).await?)
+        Some(final_backup(client, &table).await?)
     } else {
         None
     };
@@ -68,7 +72,15 @@ pub async fn delete(
     Ok(Deletion::Deleted { backup_arn })
 }
 
-async fn backup(client: &Client, name: &str) -> Result<String, Error> {
+/// The final backup of `table`: one already taken by an earlier attempt (DeleteTable
+/// is refused while a backup is in progress, so a retry must not take another), or a
+/// new one.
+async fn final_backup(client: &Client, table: &ActualTable) -> Result<String, Error> {
+    let name = &table.name;
+    if let Some(arn) = earlier_final_backup(client, table).await? {
+        tracing::info!(table = %name, backup = %arn, "final backup already taken");
+        return Ok(arn);
+    }
     let output = client
         .create_backup()
         .table_name(name)
@@ -81,23 +93,75 @@ async fn backup(client: &Client, name: &str) -> Result<String, Error> {
         .map(|details| details.backup_arn().to_owned())
         .ok_or_else(|| Error::UnexpectedResponse {
             operation: "CreateBackup",
-            table: name.to_owned(),
+            table: name.clone(),
             missing: "the backup ARN",
         })?;
     tracing::info!(table = %name, backup = %arn, "final backup taken");
     Ok(arn)
 }
 
-/// `<table>-final-<UTC yyyymmddHHMMSS>`, the table part shortened to fit AWS's limit.
+/// A final backup of this very table (taken after it was created, so not one of an
+/// earlier table of the same name) that is available or still being made.
+async fn earlier_final_backup(
+    client: &Client,
+    table: &ActualTable,
+) -> Result<Option<String>, Error> {
+    let name = &table.name;
+    let prefix = final_backup_prefix(name);
+    let mut start = None;
+    loop {
+        let output = client
+            .list_backups()
+            .table_name(name)
+            .backup_type(BackupTypeFilter::User)
+            .set_time_range_lower_bound(table.created)
+            .set_exclusive_start_backup_arn(start)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("ListBackups", name, e))?;
+        let found = output.backup_summaries().iter().find(|backup| {
+            backup
+                .backup_name()
+                .is_some_and(|backup| backup.starts_with(&prefix))
+                && matches!(
+                    backup.backup_status(),
+                    Some(BackupStatus::Available | BackupStatus::Creating)
+                )
+                && match (table.created, backup.backup_creation_date_time()) {
+                    (Some(created), Some(taken)) => *taken >= created,
+                    _ => false,
+                }
+        });
+        if let Some(arn) = found.and_then(|backup| backup.backup_arn()) {
+            return Ok(Some(arn.to_owned()));
+        }
+        match output.last_evaluated_backup_arn() {
+            Some(last) => start = Some(last.to_owned()),
+            None => return Ok(None),
+        }
+    }
+}
+
+/// `<table>-final-`, the table part shortened so that a timestamp still fits.
+fn final_backup_prefix(table: &str) -> String {
+    let room = MAX_BACKUP_NAME - FINAL_BACKUP_INFIX.len() - STAMP_LEN;
+    // Table names are ASCII, so cutting at a byte count cuts at a character.
+    let table = table.get(..room).unwrap_or(table);
+    format!("{table}{FINAL_BACKUP_INFIX}")
+}
+
+/// `<table>-final-<UTC yyyymmddHHMMSS>`, within AWS's limit on a backup name.
 pub fn backup_name(table: &str, at: SystemTime) -> String {
     let stamp: String = DateTime::from(at)
         .fmt(Format::DateTime)
-        .map(|text| text.chars().filter(char::is_ascii_digit).take(14).collect())
+        .map(|text| {
+            text.chars()
+                .filter(char::is_ascii_digit)
+                .take(STAMP_LEN)
+                .collect()
+        })
         .unwrap_or_default();
-    let room = MAX_BACKUP_NAME - FINAL_BACKUP_INFIX.len() - stamp.len();
-    // Table names are ASCII, so cutting at a byte count cuts at a character.
-    let table = table.get(..room).unwrap_or(table);
-    format!("{table}{FINAL_BACKUP_INFIX}{stamp}")
+    format!("{}{stamp}", final_backup_prefix(table))
 }
 
 #[cfg(test)]

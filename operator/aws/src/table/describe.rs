@@ -70,6 +70,7 @@ pub fn from_description(name: &str, description: &TableDescription) -> ActualTab
             .table_status()
             .map_or("UNKNOWN", |status| status.as_str())
             .to_owned(),
+        created: description.creation_date_time().copied(),
         layout: Layout {
             key_schema: keys(description.key_schema()),
             attributes: description

@@ -360,6 +360,7 @@ mod tests {
             name: "team-metrics".into(),
             arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/team-metrics".into()),
             status: "ACTIVE".into(),
+            created: None,
             layout: layout::expected(),
             billing: Billing::OnDemand,
             index_capacity: BTreeMap::from([("by_collection".into(), None)]),
