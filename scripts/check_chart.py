@@ -603,6 +603,28 @@ def endpoint_port(values: dict[str, Any]) -> int:
     return url.port or (443 if url.scheme == "https" else 80)
 
 
+def check_alert_expressions(docs: list[dict[str, Any]], label: str) -> None:
+    rules = [rule for doc in find(docs, "PrometheusRule") for group in doc["spec"]["groups"] for rule in group["rules"]]
+    if not rules:
+        return
+    try:
+        import promql_parser
+    except ImportError:
+        print(
+            f"  SKIPPED {label}: PromQL of {len(rules)} alerts not parsed: promql-parser is not installed "
+            "(add promql-parser==0.11.0 to scripts/requirements-test.txt)"
+        )
+        return
+    failures_before = len(FAIL.messages)
+    for rule in rules:
+        try:
+            promql_parser.parse(rule["expr"])
+        except ValueError as error:
+            FAIL.check(False, f"{label}: alert {rule['alert']} has invalid PromQL ({error}): {rule['expr']}")
+    if len(FAIL.messages) == failures_before:
+        ok(f"{label}: PromQL of {len(rules)} alerts parses")
+
+
 def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     result = copy.deepcopy(base)
     for key, value in extra.items():
@@ -637,6 +659,7 @@ def check_renders(chart: Chart, examples: dict[str, dict[str, Any]]) -> None:
         check_leader_election(docs, label, leader)
         check_aws(docs, label, effective)
         check_optional(docs, label, effective)
+        check_alert_expressions(docs, label)
 
     step("render: refused combinations")
     try:
