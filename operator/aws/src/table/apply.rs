@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_types::error::operation::BuildError;
 
 use super::actual::ActualTable;
-use super::describe::{describe, describe_settings};
+use super::describe::{Read, describe};
 use super::ownership::{Ownership, owner_tags, ownership};
 use super::plan::{BillingUpdate, Step, plan, validate, waiting_on, wanted_tags};
 use super::{Billing, Change, DesiredTable, Error, Owner, StreamView, TableReport, layout};
@@ -33,12 +33,12 @@ pub async fn reconcile(
     adopt: bool,
 ) -> Result<TableReport, Error> {
     validate(desired, owner)?;
-    let actual = match describe(client, &desired.name).await? {
+    let actual = match describe(client, &desired.name, Read::Everything).await? {
         Some(actual) => actual,
         None => match create(client, desired, owner).await? {
             Some(report) => return Ok(report),
             // Someone created it between our DescribeTable and CreateTable.
-            None => describe(client, &desired.name)
+            None => describe(client, &desired.name, Read::Everything)
                 .await?
                 .ok_or_else(|| Error::TableBusy {
                     table: desired.name.clone(),
@@ -100,7 +100,6 @@ async fn update(
         actual.tags.extend(tags);
         changes.push(Change::Adopted);
     }
-    describe_settings(client, &mut actual).await?;
 
     let steps = plan(desired, &actual, owner);
     let waiting = waiting_on(desired, &actual);

@@ -10,7 +10,7 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use super::actual::ActualTable;
-use super::describe::describe;
+use super::describe::{Read, describe};
 use super::ownership::{Ownership, ownership};
 use super::{Deletion, DeletionPolicy, Error, Owner};
 
@@ -37,7 +37,7 @@ pub async fn delete(
         DeletionPolicy::Retain => return Ok(Deletion::Retained),
         DeletionPolicy::Delete => {}
     }
-    let Some(table) = describe(client, name).await? else {
+    let Some(table) = describe(client, name, Read::TableAndTags).await? else {
         return Ok(Deletion::AlreadyGone);
     };
     let owned = ownership(&table.tags, owner);

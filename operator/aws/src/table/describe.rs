@@ -1,7 +1,7 @@
-//! Reads a table from AWS into an [`ActualTable`]: [`describe`] with DescribeTable and
-//! ListTagsOfResource (enough to decide ownership, layout and deletion), then
-//! [`describe_settings`] with DescribeTimeToLive and DescribeContinuousBackups once the
-//! table is ACTIVE (before that nothing can be changed, so there is nothing to compare).
+//! Reads a table from AWS into an [`ActualTable`]: DescribeTable, then (at once, as
+//! they do not depend on each other) ListTagsOfResource and, for an ACTIVE table when
+//! asked, DescribeTimeToLive and DescribeContinuousBackups. Before ACTIVE nothing can be
+//! changed, so there is nothing to compare them with.
 
 use std::collections::BTreeMap;
 
@@ -16,9 +16,21 @@ use super::actual::{ActualTable, IndexLayout, Layout, TimeToLive};
 use super::layout::keys;
 use super::{Billing, Capacity, Error, StreamView};
 
-/// The table named `name` with its tags (TTL and point-in-time recovery not yet read),
-/// or `None` when it does not exist.
-pub async fn describe(client: &Client, name: &str) -> Result<Option<ActualTable>, Error> {
+/// Which parts of the table to read besides DescribeTable and its tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Only what ownership, layout and deletion need.
+    TableAndTags,
+    /// Also TTL and point-in-time recovery (of an ACTIVE table), to compare with a spec.
+    Everything,
+}
+
+/// The table named `name`, or `None` when it does not exist.
+pub async fn describe(
+    client: &Client,
+    name: &str,
+    read: Read,
+) -> Result<Option<ActualTable>, Error> {
     let output = match client.describe_table().table_name(name).send().await {
         Ok(output) => output,
         Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
@@ -32,20 +44,33 @@ pub async fn describe(client: &Client, name: &str) -> Result<Option<ActualTable>
         missing: "the table description",
     })?;
     let mut table = from_description(name, description);
-    if let Some(arn) = &table.arn {
-        table.tags = tags(client, name, arn).await?;
-    }
+    let arn = table.arn.clone().ok_or_else(|| Error::UnexpectedResponse {
+        operation: "DescribeTable",
+        table: name.to_owned(),
+        missing: "the table ARN",
+    })?;
+    let settings = read == Read::Everything && table.is_active();
+    let (tags, time_to_live, point_in_time_recovery) = tokio::try_join!(
+        tags(client, name, &arn),
+        async {
+            if settings {
+                time_to_live(client, name).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+        async {
+            if settings {
+                point_in_time_recovery(client, name).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+    )?;
+    table.tags = tags;
+    table.time_to_live = time_to_live;
+    table.point_in_time_recovery = point_in_time_recovery;
     Ok(Some(table))
-}
-
-/// Fills in TTL and point-in-time recovery of an ACTIVE table; leaves them unknown
-/// (`None`) otherwise.
-pub async fn describe_settings(client: &Client, table: &mut ActualTable) -> Result<(), Error> {
-    if table.is_active() {
-        table.time_to_live = Some(time_to_live(client, &table.name).await?);
-        table.point_in_time_recovery = Some(point_in_time_recovery(client, &table.name).await?);
-    }
-    Ok(())
 }
 
 /// The parts of an [`ActualTable`] that DescribeTable tells; tags, TTL and
