@@ -20,6 +20,8 @@ pub mod telemetry;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod reconcile_tests;
 
 /// Name of the field manager for every server-side apply, and of the Event reporter.
 pub const MANAGER: &str = "metricsapp-operator";
