@@ -84,3 +84,45 @@ async fn a_store_that_hangs_times_out_with_a_503() {
         reply.text
     );
 }
+
+#[tokio::test]
+async fn a_table_still_being_created_is_not_ready_until_active() {
+    let test = "unavailable::a_table_still_being_created_is_not_ready_until_active";
+    let Some(endpoint) = common::dynalite_endpoint(test) else {
+        return;
+    };
+    let client = common::dynamodb_client(&endpoint).await;
+    let table = format!("metrics-app-creating-{}", uuid::Uuid::new_v4());
+    client
+        .create_table()
+        .table_name(&table)
+        .set_key_schema(Some(metrics_app_table::key_schema()))
+        .set_attribute_definitions(Some(metrics_app_table::attribute_definitions()))
+        .set_global_secondary_indexes(Some(metrics_app_table::global_secondary_indexes(None)))
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create the table in dynalite");
+    let app = common::router(Arc::new(DynamoDbStore::new(client, table)));
+    let ready = get(&app, "/readyz").await;
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "CREATING is not ready: {}",
+        ready.text
+    );
+    assert!(ready.text.contains("store_unavailable"), "{}", ready.text);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if get(&app, "/readyz").await.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the table never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let put = post(&app, "/picus/put", r#"{"Data": "Sample Data"}"#).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+}

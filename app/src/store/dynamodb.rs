@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TableStatus};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use metrics_app_table::{
-    COLLECTION_INDEX, COLLECTION_KEY, COLLECTION_SORT_KEY, PARTITION_KEY, SORT_KEY,
+    ACTIVITIES as ACTIVITY, COLLECTION_INDEX, COLLECTION_KEY, COLLECTION_SORT_KEY, PARTITION_KEY,
+    PICUS_ITEMS as PICUS, SORT_KEY,
 };
 
 use super::attributes::{json_to_attribute, map_to_json};
@@ -18,8 +19,6 @@ use super::{ActivityQuery, Item, Page, Store};
 use crate::activity::{Activity, ActivityFields};
 use crate::error::{Error, Result};
 
-const ACTIVITY: &str = "ACTIVITY";
-const PICUS: &str = "PICUS";
 /// Largest page DynamoDB is asked for at once.
 const MAX_PAGE: usize = 1_000;
 

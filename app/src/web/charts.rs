@@ -7,9 +7,9 @@ use crate::summary::GroupTotal;
 
 /// Most bars one chart draws; the rest are counted under the chart.
 pub const MAX_BARS: usize = 12;
-const WIDTH: f64 = 640.0;
-const LABEL_WIDTH: f64 = 180.0;
-const VALUE_WIDTH: f64 = 70.0;
+const WIDTH: f64 = 520.0;
+const LABEL_WIDTH: f64 = 150.0;
+const VALUE_WIDTH: f64 = 64.0;
 const ROW: f64 = 28.0;
 const BAR: f64 = 18.0;
 
@@ -37,7 +37,7 @@ pub fn hours_chart(title: &str, groups: &[GroupTotal]) -> Markup {
                     g {
                         title { (group.group) ": " (hours(group.hours)) " h in " (group.count) " activities" }
                         text.label x=(LABEL_WIDTH - 8.0) y=(y + BAR * 0.75) text-anchor="end" {
-                            (shorten(&group.group, 24))
+                            (shorten(&group.group, 20))
                         }
                         rect.bar x=(LABEL_WIDTH) y=(y) width=(format!("{width:.1}")) height=(BAR) rx="3" {}
                         text.value x=(LABEL_WIDTH + width + 6.0) y=(y + BAR * 0.75) {
@@ -101,7 +101,7 @@ mod tests {
         )
         .into_string();
         assert!(!svg.contains("<script>"), "{svg}");
-        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/scrip…<"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/s…<"), "{svg}");
     }
 
     #[test]

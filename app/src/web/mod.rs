@@ -126,9 +126,9 @@ pub fn app(state: AppState) -> Router {
     .route("/metrics", get(ops::metrics))
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
-    // Layers run outside-in from the last one: trace sees everything, metrics count
-    // panics and timeouts as the 500/503 the client got, the timeout covers only the
-    // handler, so a slow client upload is bounded by the body limit instead.
+    // The last layer added runs first. Trace sees everything; metrics count panics and
+    // timeouts as the 500/503 the client got; the timeout covers reading the body and
+    // the handler, so a client that stalls mid-upload is cut off too.
     .layer(middleware::from_fn_with_state(state.clone(), timeout))
     .layer(DefaultBodyLimit::max(state.settings.body_limit))
     .layer(cors)

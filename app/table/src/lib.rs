@@ -9,6 +9,11 @@
 //! - `pk` (S, partition key) and `sk` (S, sort key) identify one item.
 //! - The `by_collection` index (`gsi1pk` S, `gsi1sk` S, all attributes projected)
 //!   lists the items of one collection in order, so listing never needs a Scan.
+//!
+//! | item | `pk` | `sk` | `gsi1pk` | `gsi1sk` |
+//! | --- | --- | --- | --- | --- |
+//! | activity | `ACTIVITY#<id>` | `ACTIVITY` | `ACTIVITY` | `<date>#<id>` |
+//! | `/picus` item | `PICUS#<id>` | `PICUS` | `PICUS` | `<id>` |
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -25,6 +30,11 @@ pub const COLLECTION_INDEX: &str = "by_collection";
 pub const COLLECTION_KEY: &str = "gsi1pk";
 /// Sort key of [`COLLECTION_INDEX`]: the order of items within their collection.
 pub const COLLECTION_SORT_KEY: &str = "gsi1sk";
+
+/// Collection (and sort key) of activities.
+pub const ACTIVITIES: &str = "ACTIVITY";
+/// Collection (and sort key) of the items of the original `/picus` endpoints.
+pub const PICUS_ITEMS: &str = "PICUS";
 
 /// Read and write capacity units, for a table (or index) billed as `PROVISIONED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

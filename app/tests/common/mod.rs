@@ -39,6 +39,22 @@ pub fn moto_endpoint(test: &str) -> Option<String> {
     }
 }
 
+/// The dynalite endpoint (DynamoDB with CREATING/UPDATING states), or `None` after
+/// saying loudly that the test is skipped; fails under `METRICSAPP_REQUIRE_AWS=1`.
+pub fn dynalite_endpoint(test: &str) -> Option<String> {
+    match std::env::var("DYNALITE_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
+        _ => {
+            assert!(
+                std::env::var("METRICSAPP_REQUIRE_AWS").as_deref() != Ok("1"),
+                "{test} needs DYNALITE_ENDPOINT, and METRICSAPP_REQUIRE_AWS=1 forbids skipping it"
+            );
+            eprintln!("SKIPPED: {test} needs DYNALITE_ENDPOINT (run ./scripts/test)");
+            None
+        }
+    }
+}
+
 /// A DynamoDB client for `endpoint` with test credentials, through the real SDK.
 pub async fn dynamodb_client(endpoint: &str) -> Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
