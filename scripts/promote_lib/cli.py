@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import decisions, records
-from .environments import environment, environment_of_branch
+from .environments import ENVIRONMENTS, environment, environment_of_branch
 from .errors import PromotionError
 from .git import Git
 from .render import render_metricsapp
@@ -76,7 +76,7 @@ def cmd_digests(git: Git, args: argparse.Namespace) -> None:
     elif args.format == "github-output":
         print(_outputs(_digest_outputs(digests)), end="")
     else:
-        print(f"| image | reference |\n| --- | --- |")
+        print("| image | reference |\n| --- | --- |")
         for name, ref in sorted(digests.images.items()):
             print(f"| {name} | `{ref}` |")
 
@@ -163,6 +163,16 @@ def cmd_resolve_rollback(git: Git, args: argparse.Namespace) -> None:
     print(f"  last deployed to {env.name}: {f'{last.at} ({last.result})' if last else 'never'}")
 
 
+def cmd_status(git: Git, args: argparse.Namespace) -> None:
+    for env in ENVIRONMENTS.values():
+        tip = git.branch_tip(env.branch)
+        last = records.last_deployment(git, env)
+        built = tip is not None and records.read_digests(git, tip) is not None
+        branch = f"{env.branch} at {tip[:12]}{'' if built else ' (no digests)'}" if tip else f"{env.branch} missing"
+        deployed = f"last deployed {last.commit[:12]}: {last.result} at {last.at}" if last else "never deployed"
+        print(f"{env.name:<11} {branch}; {deployed}")
+
+
 def cmd_check_backmerge(git: Git, args: argparse.Namespace) -> None:
     decisions.check_backmerge(git, args.candidate)
     print(f"every commit on staging and main is in {args.candidate or 'dev'}")
@@ -172,6 +182,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="promote", description=__doc__)
     p.add_argument("-C", "--repo", default=".", help="the git repository (default: current directory)")
     p.add_argument("--remote", default="origin", help="the remote holding the environment branches (default: origin)")
+    p.add_argument("--fetch", action="store_true", help="fetch branches and notes from the remote first (as `fetch`)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, func, help):
@@ -235,6 +246,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--commit", required=True)
     s.add_argument("--format", choices=["text", "github-output"], default="text")
 
+    command("status", cmd_status, "each environment's branch and the last deployment recorded for it")
+
     s = command("check-backmerge", cmd_check_backmerge, "fail while staging or main has commits that dev lacks")
     s.add_argument("--candidate", help="check this commit in place of dev's tip (a pull request into dev)")
     return p
@@ -243,7 +256,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.func(Git(args.repo, args.remote), args)
+        git = Git(args.repo, args.remote)
+        if args.fetch:
+            git.fetch()
+        args.func(git, args)
     except PromotionError as err:
         print(f"promote {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -112,3 +112,24 @@ class Git:
         """The object `ref` points at, or None when it does not exist."""
         proc = self.run("rev-parse", "--verify", "--quiet", ref, check=False)
         return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def read_blobs(self, blobs: list[str]) -> list[str]:
+        """The contents of `blobs`, read in one `git cat-file --batch` call."""
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=self.repo,
+            input="".join(f"{blob}\n" for blob in blobs).encode(),
+            capture_output=True,
+        )
+        if proc.returncode != 0:
+            raise PromotionError(f"git cat-file --batch failed: {proc.stderr.decode(errors='replace').strip()}")
+        out, offset, contents = proc.stdout, 0, []
+        for blob in blobs:
+            header_end = out.index(b"\n", offset)
+            header = out[offset:header_end].split()
+            if len(header) != 3:
+                raise PromotionError(f"cannot read git object {blob}: {out[offset:header_end].decode(errors='replace')}")
+            start = header_end + 1
+            contents.append(out[start : start + int(header[2])].decode("utf-8", errors="replace"))
+            offset = start + int(header[2]) + 1
+        return contents

@@ -139,24 +139,34 @@ def require_digests(git: Git, commit: str) -> Digests:
     return digests
 
 
+def _deployment(line: str, env: Environment, commit: str) -> Deployment:
+    ref = deployments_ref(env)
+    body = _parse(line, ref, commit)
+    if body.get("result") not in RESULTS or not isinstance(body.get("at"), str):
+        raise PromotionError(f"{ref} note on {commit[:12]} has no valid result/at: {line!r}")
+    return Deployment(at=body["at"], commit=commit, environment=env.name, result=body["result"], run_url=body.get("run_url"))
+
+
 def read_deployments(git: Git, env: Environment, commit: str) -> list[Deployment]:
     """Deployments of `commit` to `env`, oldest first."""
-    ref = deployments_ref(env)
-    deployments = []
-    for line in _note_lines(git, ref, commit):
-        body = _parse(line, ref, commit)
-        if body.get("result") not in RESULTS or not isinstance(body.get("at"), str):
-            raise PromotionError(f"{ref} note on {commit[:12]} has no valid result/at: {line!r}")
-        deployments.append(
-            Deployment(
-                at=body["at"],
-                commit=body.get("commit", commit),
-                environment=body.get("environment", env.name),
-                result=body["result"],
-                run_url=body.get("run_url"),
-            )
-        )
+    deployments = [_deployment(line, env, commit) for line in _note_lines(git, deployments_ref(env), commit)]
     return sorted(deployments, key=lambda deployment: deployment.at)
+
+
+def last_deployment(git: Git, env: Environment, result: str | None = None) -> Deployment | None:
+    """The most recent deployment to `env` of any commit (only those ending in `result`, if given)."""
+    listing = git.run("notes", f"--ref={deployments_ref(env)}", "list", check=False)
+    if listing.returncode != 0:
+        return None
+    pairs = [line.split() for line in listing.stdout.splitlines() if line.strip()]
+    deployments = [
+        _deployment(line, env, commit)
+        for (_, commit), body in zip(pairs, git.read_blobs([blob for blob, _ in pairs]))
+        for line in body.splitlines()
+        if line.strip()
+    ]
+    matching = [d for d in deployments if result is None or d.result == result]
+    return max(matching, key=lambda deployment: deployment.at, default=None)
 
 
 def now() -> str:

@@ -4,7 +4,6 @@ import difflib
 
 from . import records
 from .environments import Environment
-from .errors import PromotionError
 from .git import Commit, Git
 from .render import render_metricsapp
 
@@ -45,34 +44,48 @@ def _deployed_metricsapp(git: Git, env: Environment, commit: str | None) -> tupl
     return render_metricsapp(text, digests.images["app"], {}, f"{env.metricsapp_path}@{commit[:12]}"), commit[:12]
 
 
+def _baseline(git: Git, env: Environment, base: str | None) -> tuple[str | None, str]:
+    """What to compare with, and how to describe it: by default what `env` last ran successfully."""
+    if base:
+        sha = git.commit(base)
+        return sha, f"`{sha[:12]}` (as asked)"
+    last = records.last_deployment(git, env, "success")
+    if last is not None:
+        return last.commit, f"`{last.commit[:12]}`, the last successful deployment to {env.name} ({last.at})"
+    tip = git.branch_tip(env.branch)
+    if tip is not None:
+        return tip, f"`{tip[:12]}`, the tip of `{env.branch}` (no deployment to {env.name} recorded)"
+    return None, f"nothing: `{env.branch}` does not exist and no deployment to {env.name} is recorded"
+
+
 def deployment_summary(git: Git, env: Environment, commit: str, base: str | None = None) -> str:
-    """What deploying `commit` to `env` changes compared with `base` (default: the env's branch tip)."""
+    """What deploying `commit` to `env` changes compared with `base` (default: what `env` runs)."""
     target = git.commit(commit)
-    base = git.commit(base) if base else git.branch_tip(env.branch)
     digests = records.require_digests(git, target)
-    lines = [f"## Deploy `{target[:12]}` to {env.name} (branch `{env.branch}`)", ""]
-    if base is None:
-        lines += [f"`{env.branch}` does not exist yet: this is the first deployment.", ""]
-        commits = git.commits_between(None, target)
-        heading = f"### Commits ({len(commits)})"
-    elif base == target:
-        commits = []
-        heading = f"### Commits\n\n`{env.branch}` is already at `{target[:12]}`: this redeploys it."
-    elif git.is_ancestor(base, target):
-        commits = git.commits_between(base, target)
-        heading = f"### Commits promoted ({len(commits)}, `{base[:12]}..{target[:12]}`)"
-    elif git.is_ancestor(target, base):
-        commits = git.commits_between(target, base)
-        heading = f"### Commits rolled back ({len(commits)}, `{target[:12]}..{base[:12]}`)"
-    else:
-        raise PromotionError(f"{target[:12]} and {env.branch} ({base[:12]}) have diverged: neither contains the other")
-    lines += [heading, ""]
-    if commits:
-        lines += _commit_table(commits) + [""]
-    lines += ["### Images (built once, pinned by digest)", "", "| image | reference |", "| --- | --- |"]
-    lines += [f"| {name} | `{ref}` |" for name, ref in sorted(digests.images.items())]
+    base, base_description = _baseline(git, env, base)
+    lines = [f"## Deploy `{target[:12]}` to {env.name} (branch `{env.branch}`)", "", f"Compared with {base_description}.", ""]
+    added = git.commits_between(base, target)
+    removed = git.commits_between(target, base) if base else []
+    if not added and not removed:
+        lines += [f"Same commit as {env.name} runs: this redeploys it.", ""]
+    if added:
+        lines += [f"### Commits deployed ({len(added)})", "", *_commit_table(added), ""]
+    if removed:
+        lines += [f"### Commits taken out ({len(removed)})", "", *_commit_table(removed), ""]
+
+    before_digests = records.read_digests(git, base) if base else None
+    lines += [
+        "### Images (built once, pinned by digest)",
+        "",
+        "| image | deployed by this run | before |",
+        "| --- | --- | --- |",
+    ]
+    for name, ref in sorted(digests.images.items()):
+        now = before_digests.images.get(name) if before_digests else None
+        lines.append(f"| {name} | `{ref}` | {'unchanged' if now == ref else f'`{now}`' if now else 'not recorded'} |")
     if digests.run_url:
         lines += ["", f"Built by {digests.run_url}"]
+
     before, before_label = _deployed_metricsapp(git, env, base)
     after, after_label = _deployed_metricsapp(git, env, target)
     lines += ["", f"### MetricsApp (`{env.metricsapp_path}`, as applied)", ""]
@@ -88,5 +101,5 @@ def deployment_summary(git: Git, env: Environment, commit: str, base: str | None
     if base:
         stat = git.out("diff", "--stat", base, target, "--", "charts", "crds")
         lines += ["", "### Chart and CRD files changed", ""]
-        lines += (["```", stat, "```"] if stat else ["_no change_"])
+        lines += ["```", stat, "```"] if stat else ["_no change_"]
     return "\n".join(lines) + "\n"

@@ -90,11 +90,8 @@ class Repos:
 
     def promote(self, *args: str, repo: Path | None = None, fetch: bool = True) -> subprocess.CompletedProcess:
         """Runs scripts/promote in the CI clone (after fetching, as the workflows do)."""
-        cwd = repo or self.ci
-        env = {**os.environ, **GIT_ENV}
-        if fetch:
-            subprocess.run([sys.executable, str(PROMOTE), "fetch"], cwd=cwd, env=env, check=True, capture_output=True)
-        return subprocess.run([sys.executable, str(PROMOTE), *args], cwd=cwd, capture_output=True, text=True, env=env)
+        command = [sys.executable, str(PROMOTE), *(["--fetch"] if fetch else []), *args]
+        return subprocess.run(command, cwd=repo or self.ci, capture_output=True, text=True, env={**os.environ, **GIT_ENV})
 
     def ok(self, *args: str, **kwargs) -> str:
         proc = self.promote(*args, **kwargs)

@@ -112,3 +112,16 @@ def test_a_push_that_loses_the_race_merges_the_winner_and_retries(repos):
 
     assert "dev is green" in repos.ok("check-green", "--commit", first, "--env", "dev", repo=repos.dev)
     assert "dev is green" in repos.ok("check-green", "--commit", second, "--env", "dev", repo=repos.dev)
+
+
+def test_status_shows_each_environments_branch_and_last_deployment(repos):
+    feature = repos.commit_on("dev", "Add activity export")
+    repos.build(feature)
+    repos.deployed(feature, "dev")
+    repos.deployed(feature, "dev", "failure")
+
+    lines = repos.ok("status").splitlines()
+
+    assert lines[0].startswith(f"dev         dev at {feature[:12]}; last deployed {feature[:12]}: failure at ")
+    assert lines[1] == f"staging     staging at {repos.initial[:12]} (no digests); never deployed"
+    assert lines[2] == f"production  main at {repos.initial[:12]} (no digests); never deployed"

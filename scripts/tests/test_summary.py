@@ -1,5 +1,7 @@
 """The markdown summary reviewers see before approving a promotion."""
 
+from conftest import git
+
 
 def test_summary_lists_the_commits_being_promoted_and_their_digests(repos):
     first = repos.commit_on("dev", "Add activity export")
@@ -12,7 +14,8 @@ def test_summary_lists_the_commits_being_promoted_and_their_digests(repos):
 
     out = repos.ok("summary", "--env", "staging", "--commit", second)
 
-    assert "Commits promoted (2" in out
+    assert "the tip of `staging` (no deployment to staging recorded)" in out
+    assert "Commits deployed (2)" in out and "taken out" not in out
     assert "Add activity export" in out and "Run three staging replicas" in out
     assert "Initial release" not in out
     assert first[:7] in out and second[:7] in out
@@ -22,20 +25,39 @@ def test_summary_lists_the_commits_being_promoted_and_their_digests(repos):
     assert "-  image: ghcr.io/metricsapp/metrics-app:0.1.0" in out
 
 
-def test_summary_compares_pinned_images_when_both_commits_were_built(repos):
+def test_summary_compares_with_what_the_environment_last_ran(repos):
     first = repos.commit_on("dev", "First feature")
     second = repos.commit_on("dev", "Second feature")
     for commit in (first, second):
         repos.build(commit)
         repos.deployed(commit, "dev")
     repos.ok("promote", "--to", "staging", "--commit", first, "--push")
+    repos.deployed(first, "staging")
 
     out = repos.ok("summary", "--env", "staging", "--commit", second)
 
-    assert "Commits promoted (1" in out and "Second feature" in out and "First feature" not in out
+    assert f"`{first[:12]}`, the last successful deployment to staging" in out
+    assert "Commits deployed (1)" in out and "Second feature" in out and "First feature" not in out
+    assert f"| operator | `{repos.images(second)['operator']}` | `{repos.images(first)['operator']}` |" in out
     assert f"-  image: {repos.images(first)['app']}" in out
     assert f"+  image: {repos.images(second)['app']}" in out
     assert "Operator chart values" in out and "_no change_" in out
+
+
+def test_summary_after_a_rollback_compares_with_the_rolled_back_commit(repos):
+    first = repos.commit_on("dev", "First feature")
+    broken = repos.commit_on("dev", "Broken feature")
+    for commit in (first, broken):
+        repos.build(commit)
+        repos.deployed(commit, "dev")
+    repos.deployed(first, "dev")  # the rollback
+    fix = repos.commit_on("dev", "Revert the broken feature")
+    repos.build(fix)
+
+    out = repos.ok("summary", "--env", "dev", "--commit", fix)
+
+    assert f"`{first[:12]}`, the last successful deployment to dev" in out
+    assert "Commits deployed (2)" in out and "Broken feature" in out and "Revert the broken feature" in out
 
 
 def test_summary_of_a_rollback_lists_the_commits_taken_out(repos):
@@ -43,11 +65,27 @@ def test_summary_of_a_rollback_lists_the_commits_taken_out(repos):
     second = repos.commit_on("dev", "Broken feature")
     for commit in (first, second):
         repos.build(commit)
+    repos.deployed(second, "dev")
 
     out = repos.ok("summary", "--env", "dev", "--commit", first)
 
-    assert "Commits rolled back (1" in out and "Broken feature" in out
+    assert "Commits taken out (1)" in out and "Broken feature" in out
+    assert "Commits deployed" not in out
     assert f"+  image: {repos.images(first)['app']}" in out
+
+
+def test_summary_across_a_hotfix_lists_both_sides(repos):
+    hotfix = repos.commit_on("main", "Hotfix on main")
+    repos.build(hotfix)
+    repos.deployed(hotfix, "production")
+    feature = repos.commit_on("dev", "Add activity export")
+    repos.build(feature)
+
+    out = repos.ok("summary", "--env", "production", "--commit", feature)
+
+    assert "Commits deployed (1)" in out and "Add activity export" in out
+    assert "Commits taken out (1)" in out and "Hotfix on main" in out
+    assert git(repos.origin, "rev-parse", "refs/heads/main") == hotfix
 
 
 def test_summary_needs_digests(repos):
