@@ -532,7 +532,13 @@ def check_aws(docs: list[dict[str, Any]], label: str, values: dict[str, Any]) ->
         f"{label}: AWS_REGION/AWS_ENDPOINT_URL must follow aws.region/aws.endpointUrl: {env}",
     )
     accounts = find(docs, "ServiceAccount")
-    if FAIL.check(len(accounts) == 1, f"{label}: expected one ServiceAccount"):
+    if not values["serviceAccount"]["create"]:
+        FAIL.check(
+            not accounts and service_account_name(docs, label) == values["serviceAccount"]["name"],
+            f"{label}: with serviceAccount.create false the pods must run as serviceAccount.name "
+            "and the chart must not create one",
+        )
+    elif FAIL.check(len(accounts) == 1, f"{label}: expected one ServiceAccount"):
         annotation = (accounts[0]["metadata"].get("annotations") or {}).get("eks.amazonaws.com/role-arn")
         FAIL.check(
             annotation == (aws.get("roleArn") or None),
@@ -643,6 +649,10 @@ def check_renders(chart: Chart, examples: dict[str, dict[str, Any]]) -> None:
     scenarios["all options on"] = ALL_OPTIONS
     scenarios["all options on, single namespace"] = ALL_OPTIONS | {"watchNamespace": "metricsapp-apps"}
     scenarios["leader election forced on, 1 replica"] = {"leaderElection": {"enabled": True}}
+    scenarios["existing ServiceAccount, 2 replicas"] = {
+        "replicaCount": 2,
+        "serviceAccount": {"create": False, "name": "platform-operator"},
+    }
 
     for label, values in scenarios.items():
         step(f"render: {label}")
@@ -663,11 +673,21 @@ def check_renders(chart: Chart, examples: dict[str, dict[str, Any]]) -> None:
         check_alert_expressions(docs, label)
 
     step("render: refused combinations")
-    try:
-        render(chart, {"replicaCount": 2, "leaderElection": {"enabled": False}})
-        FAIL.check(False, "two replicas with leader election off rendered; it must be refused")
-    except HelmError as error:
-        ok(f"two replicas without leader election refused: {str(error).strip().splitlines()[-1]}")
+    refused = {
+        "two replicas without leader election": (
+            {"replicaCount": 2, "leaderElection": {"enabled": False}},
+            "leaderElection.enabled",
+        ),
+        "no ServiceAccount to create and none named": ({"serviceAccount": {"create": False}}, "serviceAccount.name"),
+    }
+    for what, (values, named) in refused.items():
+        try:
+            render(chart, values)
+            FAIL.check(False, f"{what} rendered; it must be refused")
+        except HelmError as error:
+            message = str(error).strip().splitlines()[-1]
+            if FAIL.check(named in message, f"{what} refused without naming {named}: {message}"):
+                ok(f"{what} refused: {message}")
 
 
 def check_operator_flags(chart: Chart, examples: dict[str, dict[str, Any]]) -> None:
