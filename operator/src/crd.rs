@@ -403,3 +403,246 @@ pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     use kube::CustomResourceExt;
     serde_yaml::to_string(&MetricsApp::crd())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use kube::CustomResourceExt;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn repo_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    fn schema() -> Value {
+        let crd = serde_json::to_value(MetricsApp::crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+
+    #[test]
+    fn crd_file_is_the_output_of_crdgen() {
+        let path = repo_root().join("crds/metricsapp.yaml");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == crd_yaml().unwrap(),
+            "{} is not the output of crdgen; regenerate it with\n  cargo run -p metricsapp-operator -- crdgen > crds/metricsapp.yaml",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn names_scope_subresource_and_printer_columns() {
+        let crd = serde_json::to_value(MetricsApp::crd()).unwrap();
+        assert_eq!(crd["metadata"]["name"], "metricsapps.metricsapp.dev");
+        assert_eq!(
+            crd["spec"]["names"]["shortNames"],
+            serde_json::json!(["mapp"])
+        );
+        assert_eq!(crd["spec"]["scope"], "Namespaced");
+        let version = &crd["spec"]["versions"][0];
+        assert_eq!(version["name"], "v1alpha1");
+        assert!(version["subresources"]["status"].is_object());
+        let columns: Vec<&str> = version["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|column| column["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(columns, ["Ready", "Table", "Image", "URL", "Age"]);
+    }
+
+    /// Every node the API server sees must have a type (or be int-or-string): the
+    /// API server rejects non-structural schemas.
+    #[test]
+    fn schema_is_structural() {
+        fn walk(node: &Value, path: &str, problems: &mut Vec<String>) {
+            let Some(object) = node.as_object() else {
+                return;
+            };
+            let typed = object.contains_key("type")
+                || object.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
+                || object.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+            if !typed {
+                problems.push(format!("{path}: no type"));
+            }
+            for forbidden in ["$ref", "anyOf", "oneOf", "allOf", "definitions", "$defs"] {
+                if object.contains_key(forbidden) {
+                    problems.push(format!("{path}: {forbidden}"));
+                }
+            }
+            if let Some(properties) = object.get("properties").and_then(Value::as_object) {
+                for (name, child) in properties {
+                    walk(child, &format!("{path}.{name}"), problems);
+                }
+            }
+            for key in ["items", "additionalProperties"] {
+                if let Some(child) = object.get(key).filter(|child| child.is_object()) {
+                    walk(child, &format!("{path}[{key}]"), problems);
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        walk(&schema(), "", &mut problems);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    /// `kubectl explain` shows these descriptions: every field of ours has one.
+    #[test]
+    fn every_field_of_ours_is_described() {
+        fn walk(node: &Value, path: &str, missing: &mut Vec<String>) {
+            let Some(properties) = node.get("properties").and_then(Value::as_object) else {
+                return;
+            };
+            for (name, child) in properties {
+                let path = format!("{path}.{name}");
+                let described = child["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.trim().is_empty());
+                if !described {
+                    missing.push(path.clone());
+                }
+                // Kubernetes' own types (EnvVar, ResourceRequirements, Condition) bring
+                // their own documentation.
+                if !matches!(name.as_str(), "env" | "resources" | "conditions") {
+                    walk(child, &path, missing);
+                }
+            }
+        }
+        let schema = schema();
+        let mut missing = Vec::new();
+        walk(&schema["properties"]["spec"], "spec", &mut missing);
+        walk(&schema["properties"]["status"], "status", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "fields without a description: {missing:#?}"
+        );
+    }
+
+    fn rules(node: &Value) -> Vec<String> {
+        node["x-kubernetes-validations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|rule| rule["rule"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn cel_rules_guard_cross_field_and_immutable_settings() {
+        let spec = &schema()["properties"]["spec"];
+        let table = &spec["properties"]["table"];
+        let table_rules = rules(table).join("\n");
+        assert!(
+            table_rules.contains("self.billingMode == 'PROVISIONED'"),
+            "{table_rules}"
+        );
+        assert!(table_rules.contains("has(self.readCapacity) && has(self.writeCapacity)"));
+        assert!(
+            table_rules.contains("self.name == oldSelf.name"),
+            "{table_rules}"
+        );
+        let rollout_rules = rules(&spec["properties"]["rollout"]).join("\n");
+        assert!(
+            rollout_rules.contains("self.maxSurge == 0"),
+            "{rollout_rules}"
+        );
+        assert!(
+            rollout_rules.contains("self.maxUnavailable == 0"),
+            "{rollout_rules}"
+        );
+        assert_eq!(rules(&spec["properties"]["replicas"]), ["self >= 0"]);
+        assert_eq!(
+            rules(&spec["properties"]["service"]["properties"]["port"]),
+            ["self >= 1 && self <= 65535"]
+        );
+        for rule in table["x-kubernetes-validations"].as_array().unwrap() {
+            assert!(
+                rule["message"].as_str().unwrap().contains("table."),
+                "{rule}"
+            );
+        }
+    }
+
+    #[test]
+    fn schema_holds_enums_patterns_ranges_and_defaults() {
+        let spec = schema()["properties"]["spec"].clone();
+        let table = &spec["properties"]["table"]["properties"];
+        assert_eq!(table["name"]["pattern"], "^[a-zA-Z0-9_.-]{3,255}$");
+        assert_eq!(
+            table["billingMode"]["enum"],
+            serde_json::json!(["PAY_PER_REQUEST", "PROVISIONED"])
+        );
+        assert_eq!(table["billingMode"]["default"], "PAY_PER_REQUEST");
+        assert_eq!(
+            table["stream"]["enum"],
+            serde_json::json!(["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"])
+        );
+        assert_eq!(
+            table["deletionPolicy"]["enum"],
+            serde_json::json!(["Retain", "Delete"])
+        );
+        assert_eq!(table["backupBeforeDelete"]["default"], true);
+        assert_eq!(table["adopt"]["default"], false);
+        assert_eq!(table["readCapacity"]["minimum"], 1.0);
+        assert_eq!(spec["properties"]["replicas"]["default"], 2);
+        assert_eq!(spec["properties"]["replicas"]["minimum"], 0.0);
+        assert_eq!(spec["properties"]["image"]["minLength"], 1);
+        assert_eq!(spec["required"], serde_json::json!(["image"]));
+        let service = &spec["properties"]["service"]["properties"];
+        assert_eq!(service["port"]["default"], 80);
+        assert_eq!(service["port"]["maximum"], 65535.0);
+        assert_eq!(
+            service["type"]["enum"],
+            serde_json::json!(["ClusterIP", "NodePort", "LoadBalancer"])
+        );
+        let rollout = &spec["properties"]["rollout"]["properties"];
+        assert_eq!(rollout["maxUnavailable"]["default"], 0);
+        assert_eq!(rollout["maxSurge"]["default"], "25%");
+    }
+
+    /// The examples must be MetricsApps this version understands, with no field it
+    /// would silently drop.
+    #[test]
+    fn examples_are_metricsapps_without_unknown_fields() {
+        fn keys(value: &Value, path: &str, out: &mut Vec<String>) {
+            if let Some(object) = value.as_object() {
+                for (key, child) in object {
+                    let path = format!("{path}.{key}");
+                    out.push(path.clone());
+                    keys(child, &path, out);
+                }
+            } else if let Some(items) = value.as_array() {
+                for (index, child) in items.iter().enumerate() {
+                    keys(child, &format!("{path}[{index}]"), out);
+                }
+            }
+        }
+        let examples = repo_root().join("examples");
+        let mut files = vec![examples.join("metricsapp.yaml")];
+        for environment in ["dev", "staging", "prod"] {
+            let file = examples.join(environment).join("metricsapp.yaml");
+            if file.exists() {
+                files.push(file);
+            }
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let source: Value = serde_yaml::from_str(&text).unwrap();
+            let app: MetricsApp = serde_json::from_value(source.clone())
+                .unwrap_or_else(|error| panic!("{}: {error}", file.display()));
+            let round_trip = serde_json::to_value(&app).unwrap();
+            let (mut given, mut kept) = (Vec::new(), Vec::new());
+            keys(&source["spec"], "spec", &mut given);
+            keys(&round_trip["spec"], "spec", &mut kept);
+            let dropped: Vec<&String> = given.iter().filter(|key| !kept.contains(key)).collect();
+            assert!(
+                dropped.is_empty(),
+                "{}: unknown fields {dropped:?}",
+                file.display()
+            );
+        }
+    }
+}
