@@ -109,12 +109,13 @@ def cmd_promote(git: Git, args: argparse.Namespace) -> None:
     ff = promotion.fast_forward
     if ff.up_to_date:
         print(f"{ff.branch} is already at {ff.target[:12]}: nothing to move")
-        return
-    if not args.push:
+    elif not args.push:
         print(f"{ff.branch} can fast-forward to {ff.target[:12]} ({len(ff.commits)} commit(s)); not pushed (no --push)")
-        return
-    git.push_branch(ff.target, ff.branch)
-    print(f"moved {ff.branch} to {ff.target[:12]} ({len(ff.commits)} commit(s)) by fast-forward")
+    else:
+        git.push_branch(ff.target, ff.branch)
+        print(f"moved {ff.branch} to {ff.target[:12]} ({len(ff.commits)} commit(s)) by fast-forward")
+    for name, ref in sorted(promotion.digests.images.items()):
+        print(f"  {name}: {ref}")
 
 
 def cmd_summary(git: Git, args: argparse.Namespace) -> None:
@@ -179,7 +180,10 @@ def cmd_check_backmerge(git: Git, args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="promote", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="promote",
+        description="Promotion logic of the dev -> staging -> main flow; see docs/promotion.md.",
+    )
     p.add_argument("-C", "--repo", default=".", help="the git repository (default: current directory)")
     p.add_argument("--remote", default="origin", help="the remote holding the environment branches (default: origin)")
     p.add_argument("--fetch", action="store_true", help="fetch branches and notes from the remote first (as `fetch`)")

@@ -80,7 +80,6 @@ class Promotion:
     """A checked promotion of `commit` into `env`, with the digests it will deploy."""
 
     env: Environment
-    lower: Environment
     fast_forward: FastForward
     digests: records.Digests
 
@@ -107,7 +106,7 @@ def check_promotion(git: Git, env: Environment, commit: str | None) -> Promotion
     digests = records.require_digests(git, sha)
     check_green(git, sha, lower)
     fast_forward = check_fast_forward(git, sha, env.branch)
-    return Promotion(env=env, lower=lower, fast_forward=fast_forward, digests=digests)
+    return Promotion(env=env, fast_forward=fast_forward, digests=digests)
 
 
 @dataclass(frozen=True)
