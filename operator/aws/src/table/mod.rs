@@ -25,7 +25,7 @@ pub use apply::reconcile;
 pub use delete::delete;
 pub use error::{AwsError, Error};
 pub use metrics_app_table::Capacity;
-pub use plan::{Step, plan};
+pub use plan::{BillingUpdate, Step, plan, waiting_on};
 
 /// The table a MetricsApp asks for, in plain terms (no Kubernetes, no SDK types).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +95,8 @@ pub struct TableReport {
 }
 
 /// One change the operator makes (or made) to a table. `Display` says it in the
-/// words of an Event message, e.g. "billing mode PAY_PER_REQUEST → PROVISIONED (5/5)".
+/// words of an Event message, e.g.
+/// "billing mode PAY_PER_REQUEST → PROVISIONED (read 5, write 5)".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// The table did not exist and was created.
