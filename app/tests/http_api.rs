@@ -495,3 +495,19 @@ async fn data_survives_a_restart() {
     let item = get(&app, &format!("/picus/get/{}", key.as_str().expect("id"))).await;
     assert_eq!(item.json(), json!({"id": key, "Data": "Sample Data"}));
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let (store, _dir) = embedded();
+    let app = router(store);
+    let made = get(&app, "/healthz").await;
+    let id = made.headers["x-request-id"].to_str().expect("ascii");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let request = axum::http::Request::builder()
+        .uri("/api/v1/nothing")
+        .header("x-request-id", "client-chosen-42")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let kept = common::reply(&app, request).await;
+    assert_eq!(kept.headers["x-request-id"], "client-chosen-42");
+}
