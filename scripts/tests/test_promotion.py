@@ -129,3 +129,27 @@ def test_unknown_environment_and_commit_are_named(repos):
     assert "unknown environment 'qa'" in repos.refused("promote", "--to", "qa")
     assert "'nope' is not a commit" in repos.refused("check-fast-forward", "--from", "nope", "--to-branch", "staging")
     assert "holds no environment" in repos.refused("check-fast-forward", "--from", "HEAD", "--to-branch", "feature")
+
+
+def test_a_branch_that_moved_since_the_fetch_is_not_overwritten(repos):
+    feature = repos.commit_on("dev", "Add activity export")
+    repos.build(feature)
+    repos.deployed(feature, "dev")
+    repos.ok("check-green", "--commit", feature, "--env", "dev")  # the CI clone fetched here
+    hotfix = repos.commit_on("staging", "Hotfix pushed meanwhile")
+
+    err = repos.refused("promote", "--to", "staging", "--commit", feature, "--push", fetch=False)
+
+    assert "git push" in err and "rejected" in err
+    assert repos.tip("staging") == hotfix
+
+
+def test_the_first_promotion_creates_the_branch(repos):
+    git(repos.dev, "push", "--quiet", "origin", "--delete", "staging")
+    feature = repos.commit_on("dev", "Add activity export")
+    repos.build(feature)
+    repos.deployed(feature, "dev")
+
+    repos.ok("promote", "--to", "staging", "--push")
+
+    assert repos.tip("staging") == feature
