@@ -105,7 +105,10 @@ async fn update(
     let waiting = waiting_on(desired, &actual);
     let mut status = actual.status.clone();
     for step in &steps {
-        if let Some(after) = apply(client, &actual, step).await? {
+        let applied = apply(client, &actual, step)
+            .await
+            .map_err(|e| e.after(&changes))?;
+        if let Some(after) = applied {
             status = after;
         }
         changes.push(step.change());

@@ -6,6 +6,8 @@
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use super::Change;
+
 /// An AWS SDK error, kept whole as the source of an [`Error`].
 pub type AwsError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -104,6 +106,24 @@ pub enum Error {
         table: String,
         missing: &'static str,
     },
+
+    /// A pass failed after it had already changed the table: `changes` were made (and
+    /// deserve their Events, see [`Error::changes`]); `source` says what then failed
+    /// and decides the reason and whether to retry.
+    #[error("{source} (after: {})", list(changes))]
+    AfterChanges {
+        changes: Vec<Change>,
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+fn list(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(Change::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {
@@ -116,6 +136,7 @@ impl Error {
             | Error::IncompatibleTable { .. }
             | Error::InvalidSpec { .. }
             | Error::Unsupported { .. } => true,
+            Error::AfterChanges { source, .. } => source.is_terminal(),
             Error::AccessDenied { .. }
             | Error::Throttled { .. }
             | Error::TableBusy { .. }
@@ -138,6 +159,36 @@ impl Error {
             Error::Unsupported { .. } => "UnsupportedOperation",
             Error::AwsUnavailable { .. } => "AwsUnavailable",
             Error::UnexpectedResponse { .. } => "UnexpectedAwsResponse",
+            Error::AfterChanges { source, .. } => source.reason(),
+        }
+    }
+
+    /// The changes made to the table before this error, for Events: a failing pass
+    /// may already have applied some of its steps.
+    pub fn changes(&self) -> &[Change] {
+        match self {
+            Error::AfterChanges { changes, .. } => changes,
+            Error::Conflict { .. }
+            | Error::IncompatibleTable { .. }
+            | Error::InvalidSpec { .. }
+            | Error::AccessDenied { .. }
+            | Error::Throttled { .. }
+            | Error::TableBusy { .. }
+            | Error::TableGone { .. }
+            | Error::Unsupported { .. }
+            | Error::AwsUnavailable { .. }
+            | Error::UnexpectedResponse { .. } => &[],
+        }
+    }
+
+    /// `self`, wrapped so that the changes already made are not lost.
+    pub(crate) fn after(self, changes: &[Change]) -> Self {
+        if changes.is_empty() {
+            return self;
+        }
+        Error::AfterChanges {
+            changes: changes.to_vec(),
+            source: Box::new(self),
         }
     }
 
@@ -313,5 +364,28 @@ mod tests {
         };
         assert!(!busy.is_terminal());
         assert_eq!(busy.reason(), "TableBusy");
+    }
+
+    #[test]
+    fn an_error_after_changes_keeps_them_and_the_cause() {
+        let busy = || Error::TableBusy {
+            table: "t".into(),
+            status: "UPDATING".into(),
+            source: None,
+        };
+        assert!(busy().after(&[]).changes().is_empty());
+
+        let changes = [Change::PointInTimeRecovery { to: true }, Change::Adopted];
+        let error = busy().after(&changes);
+        assert_eq!(error.changes(), changes);
+        assert_eq!(error.reason(), "TableBusy");
+        assert!(!error.is_terminal());
+        assert_eq!(
+            error.to_string(),
+            "table `t` is busy (UPDATING); waiting for it to become ACTIVE \
+             (after: point-in-time recovery enabled; table adopted (owner tags added))"
+        );
+        let source = std::error::Error::source(&error).expect("cause kept");
+        assert_eq!(source.to_string(), busy().to_string());
     }
 }
