@@ -113,3 +113,10 @@ def test_deploys_never_cancel_and_are_grouped_per_environment():
     assert job["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
     assert job["environment"] == "${{ inputs.environment }}"
     assert job["permissions"]["id-token"] == "write"
+
+
+def test_the_promotion_guide_covers_every_workflow_and_command():
+    guide = (REPO / "docs" / "promotion.md").read_text()
+    missing = [p.name for p in WORKFLOWS if p.name not in guide]
+    missing += [f"scripts/promote {c}" for c in _subcommands() if f"scripts/promote {c}" not in guide and f"`{c}`" not in guide]
+    assert not missing, f"docs/promotion.md does not mention: {missing}"
