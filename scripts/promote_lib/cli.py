@@ -146,7 +146,10 @@ def cmd_render_metricsapp(git: Git, args: argparse.Namespace) -> None:
             raise PromotionError(f"cannot read {path}: {err.strerror}") from err
     rendered = render_metricsapp(text, image, _env_pairs(args.set_env), source)
     if args.output:
-        Path(args.output).write_text(rendered)
+        try:
+            Path(args.output).write_text(rendered)
+        except OSError as err:
+            raise PromotionError(f"cannot write {args.output}: {err.strerror}") from err
     else:
         print(rendered, end="")
 
@@ -260,7 +263,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if not Path(args.repo).is_dir():
+            raise PromotionError(f"{args.repo}: no such directory")
         git = Git(args.repo, args.remote)
+        if git.run("rev-parse", "--git-dir", check=False).returncode != 0:
+            raise PromotionError(f"{Path(args.repo).resolve()} is not a git repository")
         if args.fetch:
             git.fetch()
         args.func(git, args)

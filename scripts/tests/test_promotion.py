@@ -153,3 +153,12 @@ def test_the_first_promotion_creates_the_branch(repos):
     repos.ok("promote", "--to", "staging", "--push")
 
     assert repos.tip("staging") == feature
+
+
+def test_a_directory_that_is_not_a_repository_is_named(repos, tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+
+    err = repos.refused("status", repo=plain, fetch=False)
+    assert f"{plain} is not a git repository" in err
+    assert "no such directory" in repos.refused("-C", str(tmp_path / "missing"), "status", fetch=False)

@@ -139,3 +139,13 @@ def test_the_command_refuses_a_commit_without_digests(repos, tmp_path: Path):
     err = repos.refused("render-metricsapp", "--env", "dev", "--commit", repos.initial, "--output", str(tmp_path / "out.yaml"))
     assert "no image digests recorded" in err
     assert not (tmp_path / "out.yaml").exists()
+
+
+def test_an_output_that_cannot_be_written_is_named(tmp_path: Path):
+    target = tmp_path / "missing-dir" / "metricsapp.yaml"
+    proc = subprocess.run(
+        [sys.executable, str(PROMOTE), "render-metricsapp", "--env", "dev", "--digest", DIGEST, "--output", str(target)],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert proc.returncode == 1
+    assert f"cannot write {target}: No such file or directory" in proc.stderr
