@@ -257,7 +257,7 @@ pub enum DeletionPolicy {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new(
-    "!(has(self.maxSurge) && has(self.maxUnavailable) && (type(self.maxSurge) == int ? self.maxSurge == 0 : self.maxSurge == '0%') && (type(self.maxUnavailable) == int ? self.maxUnavailable == 0 : self.maxUnavailable == '0%'))"
+    "!(has(self.maxSurge) && has(self.maxUnavailable) && string(self.maxSurge) in ['0', '0%'] && string(self.maxUnavailable) in ['0', '0%'])"
 )
 .message("rollout.maxSurge and rollout.maxUnavailable cannot both be 0: the rollout could never start")
 .reason(kube::core::Reason::FieldValueInvalid))]
@@ -546,11 +546,11 @@ mod tests {
         );
         let rollout_rules = rules(&spec["properties"]["rollout"]).join("\n");
         assert!(
-            rollout_rules.contains("self.maxSurge == 0"),
+            rollout_rules.contains("string(self.maxSurge) in ['0', '0%']"),
             "{rollout_rules}"
         );
         assert!(
-            rollout_rules.contains("self.maxUnavailable == 0"),
+            rollout_rules.contains("string(self.maxUnavailable) in ['0', '0%']"),
             "{rollout_rules}"
         );
         assert_eq!(rules(&spec["properties"]["replicas"]), ["self >= 0"]);
@@ -601,6 +601,74 @@ mod tests {
         let rollout = &spec["properties"]["rollout"]["properties"];
         assert_eq!(rollout["maxUnavailable"]["default"], 0);
         assert_eq!(rollout["maxSurge"]["default"], "25%");
+    }
+
+    mod cel {
+        use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+        use kube::core::cel::{validate_cel, validate_cel_update};
+
+        use super::super::*;
+        use crate::fixtures::MetricsAppExt;
+
+        fn refused(app: &MetricsApp) -> String {
+            validate_cel(app)
+                .expect_err("the CEL rules must refuse this")
+                .to_string()
+        }
+
+        #[test]
+        fn a_default_app_passes_every_rule() {
+            validate_cel(&MetricsApp::test()).unwrap();
+        }
+
+        #[test]
+        fn provisioned_needs_both_capacities_and_on_demand_allows_none() {
+            let mut app = MetricsApp::test();
+            app.spec.table.billing_mode = BillingMode::Provisioned;
+            app.spec.table.read_capacity = Some(5);
+            assert!(refused(&app).contains("table.readCapacity and table.writeCapacity"));
+            app.spec.table.write_capacity = Some(5);
+            validate_cel(&app).unwrap();
+            app.spec.table.billing_mode = BillingMode::PayPerRequest;
+            assert!(refused(&app).contains("PAY_PER_REQUEST"));
+        }
+
+        #[test]
+        fn rollout_cannot_have_both_surge_and_unavailable_at_zero() {
+            let mut app = MetricsApp::test();
+            app.spec.rollout.max_surge = Some(IntOrString::Int(0));
+            app.spec.rollout.max_unavailable = Some(IntOrString::Int(0));
+            assert!(refused(&app).contains("rollout.maxSurge and rollout.maxUnavailable"));
+            app.spec.rollout.max_surge = Some(IntOrString::String("0%".into()));
+            assert!(refused(&app).contains("cannot both be 0"));
+            app.spec.rollout.max_unavailable = Some(IntOrString::Int(1));
+            validate_cel(&app).unwrap();
+        }
+
+        #[test]
+        fn negative_replicas_and_out_of_range_ports_are_refused() {
+            let mut app = MetricsApp::test();
+            app.spec.replicas = -1;
+            assert!(refused(&app).contains("replicas must be 0 or more"));
+            let mut app = MetricsApp::test();
+            app.spec.service.port = 70000;
+            assert!(refused(&app).contains("service.port"));
+        }
+
+        #[test]
+        fn table_name_is_immutable_once_the_app_exists() {
+            let old = MetricsApp::test().with_table("activities");
+            let mut renamed = old.clone();
+            renamed.spec.table.name = Some("activities-v2".into());
+            let error = validate_cel_update(&renamed, &old).unwrap_err().to_string();
+            assert!(error.contains("table.name is immutable"), "{error}");
+            validate_cel_update(&old.clone(), &old).unwrap();
+
+            let unnamed = MetricsApp::test();
+            let named_later = unnamed.clone().with_table("activities");
+            assert!(validate_cel_update(&named_later, &unnamed).is_err());
+            assert!(validate_cel_update(&unnamed, &old).is_err());
+        }
     }
 
     /// The examples must be MetricsApps this version understands, with no field it
