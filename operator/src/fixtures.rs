@@ -222,6 +222,9 @@ pub enum Scenario {
         live: LiveObjects,
         writes: Vec<Expect>,
     },
+    /// The table was edited behind the operator's back: the revert is reported, the
+    /// app's objects are unchanged, the status shows the table being corrected.
+    DriftCorrection { live: LiveObjects, app: MetricsApp },
     /// Only the status is written (suspended, or the table failed terminally).
     StatusOnly(MetricsApp),
     /// Deletion with Retain: an Event, then the finalizer removed.
@@ -302,6 +305,17 @@ impl Scenario {
                     Expect::get(DEPLOYMENT_PATH, Reply::Json(live.deployment)),
                 ];
                 expected.extend(writes);
+                expected
+            }
+            Scenario::DriftCorrection { live, app } => {
+                let mut expected = vec![Expect::event("DriftCorrected")];
+                expected.extend(
+                    Scenario::Existing {
+                        live,
+                        writes: vec![Expect::status(&app)],
+                    }
+                    .expected(),
+                );
                 expected
             }
             Scenario::StatusOnly(app) => vec![Expect::status(&app)],

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::PointInTimeRecoverySpecification;
 use kube::runtime::controller::Action;
 use metricsapp_aws::table::DesiredTable;
 use serde_json::Value;
@@ -178,7 +179,7 @@ async fn creation_then_no_op_then_image_change() {
     .await;
     result.unwrap();
     assert_server_side_apply(&exchanges);
-    let applied = &exchanges[4].body;
+    let applied = exchanges[4].body.clone();
     let mut before = live.deployment.clone();
     before.as_object_mut().unwrap().remove("status");
     let mut after = applied.clone();
@@ -202,6 +203,58 @@ async fn creation_then_no_op_then_image_change() {
         Some("ghcr.io/metricsapp/metrics-app:2")
     );
     assert_eq!(status.observed_generation, Some(2));
+
+    // Pass 5: point-in-time recovery turned on behind the operator's back is reverted,
+    // and the Warning Event says so.
+    let mut app = next;
+    app.status = Some(status);
+    let live = LiveObjects {
+        deployment: applied.clone(),
+        ..live
+    }
+    .with_available_deployment(2);
+    dynamodb
+        .update_continuous_backups()
+        .table_name(&table_name)
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (result, exchanges, _) = pass(
+        app.clone(),
+        dynamodb.clone(),
+        Scenario::DriftCorrection {
+            live: live.clone(),
+            app,
+        },
+    )
+    .await;
+    result.unwrap();
+    let event = &exchanges[0].body;
+    assert_eq!(event["type"], "Warning");
+    let note = event["note"].as_str().unwrap();
+    assert!(note.contains("changed outside the operator"), "{note}");
+    assert!(
+        note.to_lowercase().contains("point-in-time recovery"),
+        "{note}"
+    );
+    let pitr = dynamodb
+        .describe_continuous_backups()
+        .table_name(&table_name)
+        .send()
+        .await
+        .unwrap();
+    let pitr = pitr
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|d| d.point_in_time_recovery_status())
+        .map(|s| s.as_str().to_owned());
+    assert_eq!(pitr.as_deref(), Some("DISABLED"));
 
     eprintln!(
         "reconcile duration against moto + mocked API server: create {create_took:?}, no-op {noop_took:?}"
