@@ -213,7 +213,28 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         url: resources::url(&app),
         image: app.spec.image.clone(),
     };
+    let failed = match &observation.table {
+        TableState::Failed { failure, .. } => Some(failure.clone()),
+        TableState::Settled(_) | TableState::InProgress(_) => None,
+    };
     let status = status::next_status(app.status.as_ref(), observation, &now);
+    if let Some(failure) = failed
+        && !already_reported(&app, &failure)
+    {
+        let note = status::find_condition(&status, status::TABLE_READY).map_or_else(
+            || failure.message.clone(),
+            |condition| condition.message.clone(),
+        );
+        publish(
+            &app,
+            ctx,
+            EventType::Warning,
+            &failure.reason,
+            "ReconcileTable",
+            note,
+        )
+        .await;
+    }
     patch_status(&app, ctx, &status).await?;
     ctx.metrics
         .set_ready(&namespace, &app.name_any(), status::is_ready(Some(&status)));
@@ -344,6 +365,15 @@ async fn publish_table_events(app: &MetricsApp, ctx: &Context, report: &TableRep
         )
         .await;
     }
+}
+
+/// A failure already shown by the TableReady condition was reported by an Event when
+/// it first appeared: repeating it on every retry would only add noise.
+fn already_reported(app: &MetricsApp, failure: &Failure) -> bool {
+    app.status
+        .as_ref()
+        .and_then(|status| status::find_condition(status, status::TABLE_READY))
+        .is_some_and(|condition| condition.status == "False" && condition.reason == failure.reason)
 }
 
 fn settled_for_this_generation(app: &MetricsApp) -> bool {
@@ -575,6 +605,9 @@ pub async fn run(
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
     Controller::new(apps, watcher::Config::default().any_semantic())
+        // A rollout changes the Deployment's status many times a second; one pass
+        // after the burst is enough.
+        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
         .owns(
             namespaced_or_all::<Deployment>(&client, namespace),
             owned.clone(),

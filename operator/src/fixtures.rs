@@ -225,6 +225,13 @@ pub enum Scenario {
     /// The table was edited behind the operator's back: the revert is reported, the
     /// app's objects are unchanged, the status shows the table being corrected.
     DriftCorrection { live: LiveObjects, app: MetricsApp },
+    /// The table pass failed: a Warning Event with `reason`, then the status.
+    TableFailure {
+        app: MetricsApp,
+        reason: &'static str,
+    },
+    /// No request at all.
+    Nothing,
     /// Only the status is written (suspended, or the table failed terminally).
     StatusOnly(MetricsApp),
     /// Deletion with Retain: an Event, then the finalizer removed.
@@ -318,6 +325,10 @@ impl Scenario {
                 );
                 expected
             }
+            Scenario::TableFailure { app, reason } => {
+                vec![Expect::event(reason), Expect::status(&app)]
+            }
+            Scenario::Nothing => vec![],
             Scenario::StatusOnly(app) => vec![Expect::status(&app)],
             Scenario::DeletionRetain(app) => vec![
                 Expect::event("TableRetained"),

@@ -273,9 +273,17 @@ async fn a_table_owned_by_someone_else_is_a_terminal_conflict_without_hot_loop()
     other.metadata.uid = Some("another-uid".into());
     create_table(&dynamodb, &other).await;
 
-    let (result, exchanges, _) =
-        pass(app.clone(), dynamodb.clone(), Scenario::StatusOnly(app)).await;
+    let (result, exchanges, _) = pass(
+        app.clone(),
+        dynamodb.clone(),
+        Scenario::TableFailure {
+            app: app.clone(),
+            reason: "TableConflict",
+        },
+    )
+    .await;
     assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(300)));
+    assert_eq!(exchanges[0].body["type"], "Warning");
     let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
     let table_ready = condition(&status, "TableReady");
     assert_eq!(table_ready["reason"], "TableConflict");
@@ -287,6 +295,14 @@ async fn a_table_owned_by_someone_else_is_a_terminal_conflict_without_hot_loop()
         "{table_ready}"
     );
     assert_eq!(condition(&status, "Ready")["status"], "False");
+
+    // The next pass finds the same conflict: no new Event, no status write, and again
+    // no retry before the resync period.
+    let mut app = app;
+    app.status = Some(patched_status(&exchanges));
+    let (result, exchanges, _) = pass(app, dynamodb.clone(), Scenario::Nothing).await;
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(300)));
+    assert!(exchanges.is_empty());
 }
 
 #[tokio::test]

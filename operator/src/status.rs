@@ -146,6 +146,11 @@ pub fn suspended_status(
     status
 }
 
+/// The condition of type `kind`, if the status has one.
+pub fn find_condition<'a>(status: &'a MetricsAppStatus, kind: &str) -> Option<&'a Condition> {
+    find(&status.conditions, kind)
+}
+
 /// Whether the Ready condition is True.
 pub fn is_ready(status: Option<&MetricsAppStatus>) -> bool {
     status
