@@ -385,3 +385,76 @@ async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, app: &MetricsApp) {
         .await
         .unwrap();
 }
+
+/// Figures, not assertions on time: how long a creation pass and a no-op pass take
+/// against moto and the mocked API server (each pass still checked request by request).
+/// Printed with `--no-capture`.
+#[tokio::test]
+async fn reconcile_durations_for_creation_and_no_op() {
+    let test = "reconcile_durations_for_creation_and_no_op";
+    let Some(dynamodb) = moto(test).await else {
+        return;
+    };
+    let mut creations = Vec::new();
+    let mut settled = None;
+    for _ in 0..10 {
+        let app = MetricsApp::test()
+            .finalized()
+            .with_table(&unique_table("timing"));
+        let (result, exchanges, took) = pass(
+            app.clone(),
+            dynamodb.clone(),
+            Scenario::Creation(app.clone()),
+        )
+        .await;
+        result.unwrap();
+        creations.push(took);
+        let mut app = app;
+        app.status = Some(patched_status(&exchanges));
+        settled = Some((
+            app,
+            LiveObjects::from_applies(&exchanges).with_available_deployment(2),
+        ));
+    }
+    let (mut app, live) = settled.unwrap();
+    let (result, exchanges, _) = pass(
+        app.clone(),
+        dynamodb.clone(),
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![Expect::status(&app)],
+        },
+    )
+    .await;
+    result.unwrap();
+    app.status = Some(patched_status(&exchanges));
+    let mut no_ops = Vec::new();
+    for _ in 0..30 {
+        let (result, _, took) = pass(
+            app.clone(),
+            dynamodb.clone(),
+            Scenario::Existing {
+                live: live.clone(),
+                writes: vec![],
+            },
+        )
+        .await;
+        result.unwrap();
+        no_ops.push(took);
+    }
+    eprintln!("creation pass: {}", summary(&mut creations));
+    eprintln!("no-op pass:    {}", summary(&mut no_ops));
+}
+
+fn summary(durations: &mut [Duration]) -> String {
+    durations.sort();
+    let at = |fraction: f64| durations[((durations.len() - 1) as f64 * fraction).round() as usize];
+    format!(
+        "n={} min {:?} median {:?} p90 {:?} max {:?}",
+        durations.len(),
+        durations[0],
+        at(0.5),
+        at(0.9),
+        durations[durations.len() - 1]
+    )
+}
