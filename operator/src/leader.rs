@@ -65,3 +65,57 @@ impl Election {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// An election whose Lease state the test drives through `sender`.
+    fn election() -> (watch::Sender<bool>, Election) {
+        let (sender, is_leader) = watch::channel(false);
+        let task = tokio::spawn(std::future::pending::<
+            Result<kube_lease_manager::LeaseManager, LeaseManagerError>,
+        >());
+        (sender, Election { is_leader, task })
+    }
+
+    #[tokio::test]
+    async fn leading_waits_for_the_lease() {
+        let (sender, mut election) = election();
+        let waiting = tokio::time::timeout(Duration::from_millis(50), election.leading()).await;
+        assert!(waiting.is_err(), "must not lead before the Lease is won");
+        sender.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(1), election.leading())
+            .await
+            .expect("leads once the Lease is won")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn lost_completes_when_the_lease_goes_to_someone_else() {
+        let (sender, election) = election();
+        sender.send(true).unwrap();
+        let lost = tokio::spawn(election.lost());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!lost.is_finished(), "still leading");
+        sender.send(false).unwrap();
+        tokio::time::timeout(Duration::from_secs(1), lost)
+            .await
+            .expect("noticed the lost Lease")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stopped_election_counts_as_lost() {
+        let (sender, election) = election();
+        sender.send(true).unwrap();
+        let lost = tokio::spawn(election.lost());
+        drop(sender);
+        tokio::time::timeout(Duration::from_secs(1), lost)
+            .await
+            .expect("a stopped election means no leadership")
+            .unwrap();
+    }
+}
