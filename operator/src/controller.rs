@@ -188,17 +188,23 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     let table_result = reconcile_table(&app, ctx).await;
     let table_state = match &table_result {
         Ok(report) => {
-            publish_table_events(&app, ctx, report).await;
+            publish_table_events(&app, ctx, &report.name, &report.changes).await;
             if report.settled {
                 TableState::Settled(table::table_status(report))
             } else {
                 TableState::InProgress(table::table_status(report))
             }
         }
-        Err(error) => TableState::Failed {
-            table: None,
-            failure: failure(error),
-        },
+        Err(error) => {
+            // Changes made before the failure still deserve their Events.
+            if let (Error::Table(table_error), Ok(name)) = (error, table::table_name(&app)) {
+                publish_table_events(&app, ctx, &name, table_error.changes()).await;
+            }
+            TableState::Failed {
+                table: None,
+                failure: failure(error),
+            }
+        }
     };
 
     let app_state = match table_state {
@@ -301,9 +307,9 @@ fn failure(error: &Error) -> Failure {
 /// Events for the table changes of one pass. Changes to a table that had already
 /// settled for this generation were not asked for by the spec: someone edited the
 /// table behind the operator's back, and the Event says what was reverted.
-async fn publish_table_events(app: &MetricsApp, ctx: &Context, report: &TableReport) {
+async fn publish_table_events(app: &MetricsApp, ctx: &Context, table: &str, changes: &[Change]) {
     let mut updates = Vec::new();
-    for change in &report.changes {
+    for change in changes {
         match change {
             Change::Created => {
                 publish(
@@ -312,7 +318,7 @@ async fn publish_table_events(app: &MetricsApp, ctx: &Context, report: &TableRep
                     EventType::Normal,
                     "TableCreated",
                     "CreateTable",
-                    format!("created DynamoDB table {}", report.name),
+                    format!("created DynamoDB table {}", table),
                 )
                 .await;
             }
@@ -323,10 +329,7 @@ async fn publish_table_events(app: &MetricsApp, ctx: &Context, report: &TableRep
                     EventType::Normal,
                     "TableAdopted",
                     "AdoptTable",
-                    format!(
-                        "adopted existing DynamoDB table {} (adopt: true)",
-                        report.name
-                    ),
+                    format!("adopted existing DynamoDB table {} (adopt: true)", table),
                 )
                 .await;
             }
@@ -350,7 +353,7 @@ async fn publish_table_events(app: &MetricsApp, ctx: &Context, report: &TableRep
             "UpdateTable",
             format!(
                 "table {} was changed outside the operator; reverted: {updates}",
-                report.name
+                table
             ),
         )
         .await;
@@ -361,7 +364,7 @@ async fn publish_table_events(app: &MetricsApp, ctx: &Context, report: &TableRep
             EventType::Normal,
             "TableUpdated",
             "UpdateTable",
-            format!("table {}: {updates}", report.name),
+            format!("table {}: {updates}", table),
         )
         .await;
     }

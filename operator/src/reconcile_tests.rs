@@ -458,3 +458,65 @@ fn summary(durations: &mut [Duration]) -> String {
         durations[durations.len() - 1]
     )
 }
+
+#[tokio::test]
+async fn unreachable_aws_is_recoverable_and_retried_with_growing_backoff() {
+    let app = MetricsApp::test().finalized();
+    let (ctx, server) = context(no_aws().await);
+    let server = server.run(Scenario::TableFailure {
+        app: app.clone(),
+        reason: "AwsUnavailable",
+    });
+    let app = std::sync::Arc::new(app);
+    let error = reconcile(app.clone(), ctx.clone())
+        .await
+        .expect_err("an unreachable AWS endpoint fails the pass");
+    assert_eq!(error.reason(), "AwsUnavailable");
+    let delays: Vec<Action> = (0..3)
+        .map(|_| crate::controller::error_policy(app.clone(), &error, ctx.clone()))
+        .collect();
+    assert_eq!(
+        delays,
+        [2, 4, 8].map(|seconds| Action::requeue(Duration::from_secs(seconds)))
+    );
+    let metrics = ctx.metrics.encode().unwrap();
+    assert!(
+        metrics.contains(r#"metricsapp_reconcile_failures_total{reason="AwsUnavailable"} 3"#),
+        "{metrics}"
+    );
+    drop(ctx);
+    let exchanges = verify(server).await;
+    let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
+    let table_ready = condition(&status, "TableReady");
+    assert_eq!(table_ready["reason"], "AwsUnavailable");
+    assert!(
+        table_ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("retried with backoff"),
+        "{table_ready}"
+    );
+}
+
+#[tokio::test]
+async fn a_spec_that_bypassed_the_crd_rules_is_terminal_without_any_aws_call() {
+    let mut app = MetricsApp::test().finalized();
+    app.spec.table.billing_mode = crd::BillingMode::Provisioned;
+    let (result, exchanges, _) = pass(
+        app.clone(),
+        no_aws().await,
+        Scenario::TableFailure {
+            app,
+            reason: "InvalidSpec",
+        },
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(300)));
+    let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
+    let message = condition(&status, "TableReady")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("table.writeCapacity"), "{message}");
+    assert!(message.contains("terminal"), "{message}");
+}
