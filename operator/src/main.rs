@@ -112,7 +112,10 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         default_deletion_policy: args.default_deletion_policy.into(),
         app: AppSettings { region },
     };
-    let identity = lease.as_ref().map(|lease| lease.identity.clone());
+    let identity = lease
+        .as_ref()
+        .map(|lease| lease.identity.clone())
+        .or_else(|| args.pod_name.clone());
     let ctx = Arc::new(Context::new(
         client.clone(),
         dynamodb,
