@@ -24,15 +24,21 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use metricsapp_aws::table::{Change, Deletion, DeletionPolicy, TableReport};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use metricsapp_aws::table::{DeletionPolicy, TableReport};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::warn;
+
+use self::children::apply_app;
+use self::cleanup::cleanup;
+use self::events::{already_reported, publish, publish_table_events};
+
+mod children;
+mod cleanup;
+mod events;
 
 use crate::crd::{MetricsApp, MetricsAppStatus};
 use crate::metrics::Metrics;
@@ -304,165 +310,6 @@ fn failure(error: &Error) -> Failure {
     }
 }
 
-/// Events for the table changes of one pass. Changes to a table that had already
-/// settled for this generation were not asked for by the spec: someone edited the
-/// table behind the operator's back, and the Event says what was reverted.
-async fn publish_table_events(app: &MetricsApp, ctx: &Context, table: &str, changes: &[Change]) {
-    let mut updates = Vec::new();
-    for change in changes {
-        match change {
-            Change::Created => {
-                publish(
-                    app,
-                    ctx,
-                    EventType::Normal,
-                    "TableCreated",
-                    "CreateTable",
-                    format!("created DynamoDB table {}", table),
-                )
-                .await;
-            }
-            Change::Adopted => {
-                publish(
-                    app,
-                    ctx,
-                    EventType::Normal,
-                    "TableAdopted",
-                    "AdoptTable",
-                    format!("adopted existing DynamoDB table {} (adopt: true)", table),
-                )
-                .await;
-            }
-            Change::Billing { .. }
-            | Change::Stream { .. }
-            | Change::TimeToLive { .. }
-            | Change::PointInTimeRecovery { .. }
-            | Change::Tags { .. } => updates.push(change.to_string()),
-        }
-    }
-    if updates.is_empty() {
-        return;
-    }
-    let updates = updates.join("; ");
-    if settled_for_this_generation(app) {
-        publish(
-            app,
-            ctx,
-            EventType::Warning,
-            "DriftCorrected",
-            "UpdateTable",
-            format!(
-                "table {} was changed outside the operator; reverted: {updates}",
-                table
-            ),
-        )
-        .await;
-    } else {
-        publish(
-            app,
-            ctx,
-            EventType::Normal,
-            "TableUpdated",
-            "UpdateTable",
-            format!("table {}: {updates}", table),
-        )
-        .await;
-    }
-}
-
-/// A failure already shown by the TableReady condition was reported by an Event when
-/// it first appeared: repeating it on every retry would only add noise.
-fn already_reported(app: &MetricsApp, failure: &Failure) -> bool {
-    app.status
-        .as_ref()
-        .and_then(|status| status::find_condition(status, status::TABLE_READY))
-        .is_some_and(|condition| condition.status == "False" && condition.reason == failure.reason)
-}
-
-fn settled_for_this_generation(app: &MetricsApp) -> bool {
-    app.status.as_ref().is_some_and(|status| {
-        status.conditions.iter().any(|condition| {
-            condition.type_ == status::TABLE_READY
-                && condition.status == "True"
-                && condition.observed_generation == app.metadata.generation
-        })
-    })
-}
-
-/// Applies the app's ServiceAccount, ConfigMap, Service and Deployment (skipping each
-/// one whose live copy already carries the hash of what would be applied) and reports
-/// the Deployment's state.
-async fn apply_app(app: &MetricsApp, ctx: &Context) -> Result<AppState> {
-    let namespace = app
-        .namespace()
-        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
-    let service_account = resources::service_account(app)?;
-    apply_child(app, ctx, &namespace, "ServiceAccount", service_account).await?;
-    let config_map = resources::config_map(app, &ctx.settings.app)?;
-    let deployment = resources::deployment(app, &config_map)?;
-    apply_child(app, ctx, &namespace, "ConfigMap", config_map).await?;
-    apply_child(app, ctx, &namespace, "Service", resources::service(app)?).await?;
-    let deployment = apply_child(app, ctx, &namespace, "Deployment", deployment).await?;
-    Ok(AppState::Deployed {
-        replicas: app.spec.replicas,
-        status: deployment.status,
-    })
-}
-
-async fn apply_child<K>(
-    app: &MetricsApp,
-    ctx: &Context,
-    namespace: &str,
-    kind: &'static str,
-    desired: K,
-) -> Result<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
-    let name = desired.name_any();
-    let desired = resources::with_applied_hash(kind, desired)?;
-    let live = api.get_opt(&name).await?;
-    if let Some(live) = &live
-        && resources::applied_hash(live) == resources::applied_hash(&desired)
-    {
-        return Ok(live.clone());
-    }
-    let params = PatchParams::apply(MANAGER).force();
-    let applied = api.patch(&name, &params, &Patch::Apply(&desired)).await?;
-    let (reason, note) = match &live {
-        None => (format!("{kind}Created"), format!("created {kind} {name}")),
-        Some(live) => (
-            format!("{kind}Updated"),
-            update_note(kind, &name, live, &applied),
-        ),
-    };
-    info!(app = %key(app), %kind, %name, "{note}");
-    publish(app, ctx, EventType::Normal, &reason, "Apply", note).await;
-    Ok(applied)
-}
-
-/// Says what changed in words users look for: the image, for a Deployment.
-fn update_note<K: Serialize>(kind: &str, name: &str, before: &K, after: &K) -> String {
-    let image = |object: &K| {
-        serde_json::to_value(object).ok().and_then(|value| {
-            value
-                .pointer("/spec/template/spec/containers/0/image")
-                .and_then(|image| image.as_str().map(str::to_owned))
-        })
-    };
-    match (image(before), image(after)) {
-        (Some(before), Some(after)) if before != after => {
-            format!("updated {kind} {name}: image {before} → {after}")
-        }
-        _ => format!("updated {kind} {name} to the spec"),
-    }
-}
-
 async fn patch_status(app: &MetricsApp, ctx: &Context, status: &MetricsAppStatus) -> Result<()> {
     if app.status.as_ref() == Some(status) {
         return Ok(());
@@ -479,111 +326,6 @@ async fn patch_status(app: &MetricsApp, ctx: &Context, status: &MetricsAppStatus
     )
     .await?;
     Ok(())
-}
-
-/// Deletion: keep or delete the table as the policy says; the finalizer helper then
-/// removes the finalizer, and Kubernetes garbage-collects the owned objects.
-async fn cleanup(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
-    let policy = table::deletion_policy(&app, ctx.settings.default_deletion_policy);
-    let name = table::table_name(&app)?;
-    let owner = table::owner(&app)?;
-    let deletion = metricsapp_aws::table::delete(
-        &ctx.dynamodb,
-        &name,
-        &owner,
-        policy,
-        app.spec.table.backup_before_delete,
-    )
-    .await?;
-    match deletion {
-        Deletion::Retained => {
-            publish(
-                &app,
-                ctx,
-                EventType::Normal,
-                "TableRetained",
-                "DeleteMetricsApp",
-                format!("kept DynamoDB table {name} and its items (deletionPolicy Retain)"),
-            )
-            .await;
-        }
-        Deletion::Deleted { backup_arn } => {
-            if let Some(backup_arn) = &backup_arn {
-                publish(
-                    &app,
-                    ctx,
-                    EventType::Normal,
-                    "TableBackedUp",
-                    "CreateBackup",
-                    format!("backed up DynamoDB table {name} to {backup_arn}"),
-                )
-                .await;
-            }
-            let note = match backup_arn {
-                Some(_) => format!("deleted DynamoDB table {name} (deletionPolicy Delete)"),
-                None => format!(
-                    "deleted DynamoDB table {name} without a backup (backupBeforeDelete false)"
-                ),
-            };
-            publish(
-                &app,
-                ctx,
-                EventType::Normal,
-                "TableDeleted",
-                "DeleteTable",
-                note,
-            )
-            .await;
-        }
-        Deletion::AlreadyGone => {
-            publish(
-                &app,
-                ctx,
-                EventType::Normal,
-                "TableAlreadyGone",
-                "DeleteTable",
-                format!("DynamoDB table {name} no longer existed"),
-            )
-            .await;
-        }
-        Deletion::NotOwned => {
-            publish(
-                &app,
-                ctx,
-                EventType::Warning,
-                "TableNotOwned",
-                "DeleteTable",
-                format!("DynamoDB table {name} is not owned by this MetricsApp: left untouched"),
-            )
-            .await;
-        }
-    }
-    ctx.metrics
-        .forget(&app.namespace().unwrap_or_default(), &app.name_any());
-    ctx.forget(&key(&app));
-    Ok(Action::await_change())
-}
-
-/// Publishes an Event about `app`. Events are a report, not the work: a failure to
-/// publish one is logged and does not fail the pass.
-async fn publish(
-    app: &MetricsApp,
-    ctx: &Context,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: action.into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
-        warn!(app = %key(app), %error, %reason, "could not publish Event");
-    }
 }
 
 /// Runs the controller until `shutdown` completes. Fails fast when the CRD is not
