@@ -84,10 +84,14 @@ async fn run(args: RunArgs) -> Result<(), Error> {
     let ready = Arc::new(AtomicBool::new(false));
 
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        info!("shutdown signal received");
-        let _ = stop.send(true);
+    let stop = Arc::new(stop);
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            info!("shutdown signal received");
+            let _ = stop.send(true);
+        }
     });
     let until_stopped = {
         let mut stopped = stopped.clone();
@@ -169,6 +173,9 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         }
     };
     ready.store(false, Ordering::Relaxed);
+    // The controller may have stopped on its own (an error, a lost Lease): the metrics
+    // server stops with it.
+    let _ = stop.send(true);
     match server.await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => error!(%error, "metrics server"),
