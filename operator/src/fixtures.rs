@@ -271,6 +271,7 @@ impl LiveObjects {
     /// As once the Deployment's pods are all ready.
     pub fn with_available_deployment(mut self, replicas: i32) -> Self {
         self.deployment["status"] = json!({
+            "observedGeneration": 1,
             "replicas": replicas,
             "readyReplicas": replicas,
             "updatedReplicas": replicas,

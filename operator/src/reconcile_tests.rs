@@ -116,10 +116,7 @@ async fn creation_then_no_op_then_image_change() {
     );
     assert_eq!(condition(&status_json, "Ready")["status"], "False");
     assert_eq!(status.url.as_deref(), Some("http://metrics.team.svc:80"));
-    assert_eq!(
-        status.image.as_deref(),
-        Some("ghcr.io/metricsapp/metrics-app:1")
-    );
+    assert_eq!(status.image, None, "no replica runs the image yet");
     assert_eq!(status.table.as_ref().unwrap().name, table_name);
     assert!(status.table.as_ref().unwrap().arn.is_some());
     assert_ne!(
@@ -145,6 +142,10 @@ async fn creation_then_no_op_then_image_change() {
     let status = patched_status(&exchanges);
     assert!(status::is_ready(Some(&status)), "{status:?}");
     assert_eq!(status.ready_replicas, Some(2));
+    assert_eq!(
+        status.image.as_deref(),
+        Some("ghcr.io/metricsapp/metrics-app:1")
+    );
 
     // Pass 3: nothing changed anywhere: reads only, no write of any kind.
     app.status = Some(status);
@@ -200,9 +201,11 @@ async fn creation_then_no_op_then_image_change() {
     let status = patched_status(&exchanges);
     assert_eq!(
         status.image.as_deref(),
-        Some("ghcr.io/metricsapp/metrics-app:2")
+        Some("ghcr.io/metricsapp/metrics-app:1"),
+        "the new image runs only once the Deployment has rolled out"
     );
     assert_eq!(status.observed_generation, Some(2));
+    assert!(!status::is_ready(Some(&status)));
 
     // Pass 5: point-in-time recovery turned on behind the operator's back is reverted,
     // and the Warning Event says so.
@@ -255,6 +258,12 @@ async fn creation_then_no_op_then_image_change() {
         .and_then(|d| d.point_in_time_recovery_status())
         .map(|s| s.as_str().to_owned());
     assert_eq!(pitr.as_deref(), Some("DISABLED"));
+    let status = patched_status(&exchanges);
+    assert_eq!(
+        status.image.as_deref(),
+        Some("ghcr.io/metricsapp/metrics-app:2"),
+        "rolled out"
+    );
 
     eprintln!(
         "reconcile duration against moto + mocked API server: create {create_took:?}, no-op {noop_took:?}"

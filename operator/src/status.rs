@@ -42,9 +42,11 @@ pub struct Failure {
 /// Where the app's Deployment stands after this pass.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppState {
-    /// The Deployment was applied; its status as last read (`None` before the first).
+    /// The Deployment was applied; its generation and status as last read (`None`
+    /// before the first).
     Deployed {
         replicas: i32,
+        generation: Option<i64>,
         status: Option<DeploymentStatus>,
     },
     /// Not applied this pass because the table is not usable yet.
@@ -70,8 +72,18 @@ pub fn next_status(
     let previous = previous.cloned().unwrap_or_default();
     let generation = observation.generation;
     let table_ready = table_condition(&observation.table);
+    let rollout = match &observation.app {
+        AppState::Deployed {
+            replicas,
+            generation,
+            status,
+        } => rollout(*replicas, *generation, status.as_ref()),
+        AppState::WaitingForTable => Rollout::Progressing(String::new()),
+    };
     let available = match &observation.app {
-        AppState::Deployed { replicas, status } => available_condition(*replicas, status.as_ref()),
+        AppState::Deployed {
+            replicas, status, ..
+        } => available_condition(*replicas, status.as_ref()),
         AppState::WaitingForTable => find(&previous.conditions, AVAILABLE)
             .map(|condition| Verdict {
                 status: condition.status.clone(),
@@ -85,7 +97,12 @@ pub fn next_status(
                 )
             }),
     };
-    let ready = ready_condition(&table_ready, &available);
+    let ready = ready_condition(&table_ready, &available, &rollout);
+    // The image the app runs is the spec's only once every replica runs it.
+    let running_image = match rollout {
+        Rollout::Complete => Some(observation.image.clone()),
+        Rollout::Progressing(_) | Rollout::Failed(_) => previous.image.clone(),
+    };
     let conditions = [
         (READY, ready),
         (TABLE_READY, table_ready),
@@ -101,7 +118,7 @@ pub fn next_status(
         ) => (
             Some(table.clone()),
             Some(status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)),
-            Some(observation.image),
+            running_image,
         ),
         (TableState::Settled(table) | TableState::InProgress(table), AppState::WaitingForTable) => {
             (Some(table.clone()), previous.ready_replicas, previous.image)
@@ -109,7 +126,7 @@ pub fn next_status(
         (TableState::Failed { table, .. }, AppState::Deployed { status, .. }) => (
             table.clone().or(previous.table),
             Some(status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)),
-            Some(observation.image),
+            running_image,
         ),
         (TableState::Failed { table, .. }, AppState::WaitingForTable) => (
             table.clone().or(previous.table),
@@ -253,11 +270,65 @@ fn available_condition(replicas: i32, status: Option<&DeploymentStatus>) -> Verd
     }
 }
 
-fn ready_condition(table: &Verdict, available: &Verdict) -> Verdict {
-    match (table.is_true(), available.is_true()) {
-        (true, true) => Verdict::new(true, "Ready", "the table is ready and the app is available"),
-        (false, _) => Verdict::new(false, &table.reason, table.message.clone()),
-        (true, false) => Verdict::new(false, &available.reason, available.message.clone()),
+/// Where the Deployment's rollout of the current template stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rollout {
+    /// Every replica runs the current template and is available.
+    Complete,
+    /// Pods of the current template are still starting, or old ones still run.
+    Progressing(String),
+    /// The Deployment gave up (`ProgressDeadlineExceeded`).
+    Failed(String),
+}
+
+fn rollout(replicas: i32, generation: Option<i64>, status: Option<&DeploymentStatus>) -> Rollout {
+    if replicas == 0 && status.is_none_or(|status| status.replicas.unwrap_or(0) == 0) {
+        return Rollout::Complete;
+    }
+    let Some(status) = status else {
+        return Rollout::Progressing("the Deployment has not reported a status yet".into());
+    };
+    let stalled = status.conditions.iter().flatten().find(|condition| {
+        condition.type_ == "Progressing"
+            && condition.status == "False"
+            && condition.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    if let Some(condition) = stalled {
+        let detail = condition.message.clone().unwrap_or_default();
+        return Rollout::Failed(format!(
+            "the rollout exceeded its progress deadline: {detail}"
+        ));
+    }
+    let observed = status.observed_generation.unwrap_or(0) >= generation.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let running = status.replicas.unwrap_or(0);
+    if observed && updated == replicas && available >= replicas && running == replicas {
+        Rollout::Complete
+    } else {
+        Rollout::Progressing(format!(
+            "rolling out: {updated}/{replicas} replicas on the current template, {available} available, {running} running"
+        ))
+    }
+}
+
+/// Ready: the table is usable, the app available, and every replica runs the current
+/// spec (so a pipeline waiting for Ready waits for the whole rollout).
+fn ready_condition(table: &Verdict, available: &Verdict, rollout: &Rollout) -> Verdict {
+    if !table.is_true() {
+        return Verdict::new(false, &table.reason, table.message.clone());
+    }
+    if !available.is_true() {
+        return Verdict::new(false, &available.reason, available.message.clone());
+    }
+    match rollout {
+        Rollout::Complete => Verdict::new(
+            true,
+            "Ready",
+            "the table is ready and every replica runs the current spec",
+        ),
+        Rollout::Progressing(message) => Verdict::new(false, "RollingOut", message.clone()),
+        Rollout::Failed(message) => Verdict::new(false, "RolloutFailed", message.clone()),
     }
 }
 
@@ -307,6 +378,9 @@ mod tests {
 
     fn deployment(ready: i32, available: bool) -> DeploymentStatus {
         DeploymentStatus {
+            observed_generation: Some(1),
+            replicas: Some(ready),
+            available_replicas: Some(ready),
             ready_replicas: Some(ready),
             updated_replicas: Some(ready),
             conditions: Some(vec![DeploymentCondition {
@@ -346,6 +420,7 @@ mod tests {
             TableState::Settled(table("ACTIVE")),
             AppState::Deployed {
                 replicas: 2,
+                generation: Some(1),
                 status: Some(deployment(2, true)),
             },
         );
@@ -375,6 +450,7 @@ mod tests {
                 TableState::Settled(table("ACTIVE")),
                 AppState::Deployed {
                     replicas: 2,
+                    generation: Some(1),
                     status: Some(deployment(2, true)),
                 },
             )
@@ -389,6 +465,7 @@ mod tests {
             TableState::Settled(table("ACTIVE")),
             AppState::Deployed {
                 replicas: 2,
+                generation: Some(1),
                 status: Some(deployment(0, false)),
             },
         );
@@ -458,6 +535,7 @@ mod tests {
             TableState::Settled(table("ACTIVE")),
             AppState::Deployed {
                 replicas: 2,
+                generation: Some(1),
                 status: Some(deployment(2, true)),
             },
         );
@@ -487,6 +565,7 @@ mod tests {
             TableState::Settled(table("ACTIVE")),
             AppState::Deployed {
                 replicas: 2,
+                generation: Some(1),
                 status: None,
             },
         );
@@ -497,6 +576,7 @@ mod tests {
             TableState::Settled(table("ACTIVE")),
             AppState::Deployed {
                 replicas: 0,
+                generation: Some(1),
                 status: None,
             },
         );
@@ -511,6 +591,7 @@ mod tests {
             TableState::Settled(table("ACTIVE")),
             AppState::Deployed {
                 replicas: 2,
+                generation: Some(1),
                 status: Some(deployment(2, true)),
             },
         );
@@ -525,5 +606,97 @@ mod tests {
             suspended_status(Some(&suspended), Some(4), &at(3)),
             suspended
         );
+    }
+
+    #[test]
+    fn a_rollout_in_progress_is_not_ready_and_keeps_the_running_image() {
+        let ready = observation(
+            TableState::Settled(table("ACTIVE")),
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(1),
+                status: Some(deployment(2, true)),
+            },
+        );
+        let before = next_status(None, ready, &at(1));
+        let mut rolling = deployment(2, true);
+        rolling.observed_generation = Some(2);
+        rolling.updated_replicas = Some(1);
+        rolling.replicas = Some(3);
+        let mut next = observation(
+            TableState::Settled(table("ACTIVE")),
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(2),
+                status: Some(rolling),
+            },
+        );
+        next.image = "ghcr.io/metricsapp/metrics-app:2".into();
+        let during = next_status(Some(&before), next.clone(), &at(2));
+        assert_eq!(get(&during, AVAILABLE).status, "True");
+        assert_eq!(get(&during, READY).reason, "RollingOut");
+        assert!(
+            get(&during, READY).message.contains("1/2"),
+            "{}",
+            get(&during, READY).message
+        );
+        assert_eq!(during.image, before.image, "the old image still runs");
+
+        let mut done = deployment(2, true);
+        done.observed_generation = Some(2);
+        next.app = AppState::Deployed {
+            replicas: 2,
+            generation: Some(2),
+            status: Some(done),
+        };
+        let after = next_status(Some(&during), next, &at(3));
+        assert!(is_ready(Some(&after)));
+        assert_eq!(
+            after.image.as_deref(),
+            Some("ghcr.io/metricsapp/metrics-app:2")
+        );
+    }
+
+    #[test]
+    fn a_template_the_deployment_has_not_seen_is_still_rolling_out() {
+        let obs = observation(
+            TableState::Settled(table("ACTIVE")),
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(5),
+                status: Some(deployment(2, true)),
+            },
+        );
+        let status = next_status(None, obs, &at(1));
+        assert_eq!(get(&status, READY).reason, "RollingOut");
+        assert_eq!(status.image, None);
+    }
+
+    #[test]
+    fn a_stalled_rollout_is_reported_as_failed() {
+        let mut stalled = deployment(2, true);
+        stalled.updated_replicas = Some(1);
+        stalled
+            .conditions
+            .as_mut()
+            .unwrap()
+            .push(DeploymentCondition {
+                type_: "Progressing".into(),
+                status: "False".into(),
+                reason: Some("ProgressDeadlineExceeded".into()),
+                message: Some("ReplicaSet \"metrics-2\" has timed out progressing.".into()),
+                ..DeploymentCondition::default()
+            });
+        let obs = observation(
+            TableState::Settled(table("ACTIVE")),
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(1),
+                status: Some(stalled),
+            },
+        );
+        let status = next_status(None, obs, &at(1));
+        assert_eq!(get(&status, READY).reason, "RolloutFailed");
+        assert!(get(&status, READY).message.contains("timed out"));
     }
 }

@@ -33,6 +33,7 @@ pub(super) async fn apply_app(app: &MetricsApp, ctx: &Context) -> Result<AppStat
     let deployment = apply_child(app, ctx, &namespace, "Deployment", deployment).await?;
     Ok(AppState::Deployed {
         replicas: app.spec.replicas,
+        generation: deployment.metadata.generation,
         status: deployment.status,
     })
 }
