@@ -502,7 +502,10 @@ async fn every_response_carries_a_request_id() {
     let app = router(store);
     let made = get(&app, "/healthz").await;
     let id = made.headers["x-request-id"].to_str().expect("ascii");
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let (prefix, counter) = id.split_once('-').expect("prefix-counter");
+    assert_eq!((prefix.len(), counter.len()), (16, 8), "{id}");
+    let next = get(&app, "/healthz").await;
+    assert_ne!(next.headers["x-request-id"], id, "ids differ per request");
     let request = axum::http::Request::builder()
         .uri("/api/v1/nothing")
         .header("x-request-id", "client-chosen-42")

@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -142,8 +144,35 @@ pub fn app(state: AppState) -> Router {
     // A client's `x-request-id` is kept (or one is made) and returned, so a request can
     // be followed from the client through the logs.
     .layer(PropagateRequestIdLayer::x_request_id())
-    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
     .with_state(state)
+}
+
+/// Request ids unique across processes without a random draw per request: a random
+/// per-process prefix and a counter.
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            prefix: random[..16].into(),
+            next: Arc::default(),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:08x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 fn request_span(request: &Request) -> tracing::Span {
@@ -152,7 +181,9 @@ fn request_span(request: &Request) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    // Debug level like tower-http's default: a span per request costs more than the
+    // cheapest requests take; `RUST_LOG=metrics_app=debug,tower_http=debug` turns it on.
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
 }
 
 async fn not_found(request: Request) -> Error {
