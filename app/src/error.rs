@@ -17,9 +17,6 @@ pub enum Error {
     /// 400: the body is not JSON, or not the JSON shape the route takes.
     #[error("request body is not valid JSON: {0}")]
     MalformedJson(String),
-    /// 415: the request did not say `Content-Type: application/json`.
-    #[error("expected a request with Content-Type: application/json")]
-    UnsupportedMediaType,
     /// 400: a query parameter or path segment is wrong; names the parameter.
     #[error("invalid `{name}`: {message}")]
     InvalidParameter { name: &'static str, message: String },
@@ -100,7 +97,6 @@ impl Error {
             Error::MalformedJson(_) | Error::InvalidParameter { .. } | Error::InvalidItem(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BodyTooLarge { .. } | Error::ItemTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -119,7 +115,6 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::MalformedJson(_) => "malformed_json",
-            Error::UnsupportedMediaType => "unsupported_media_type",
             Error::InvalidParameter { .. } => "invalid_parameter",
             Error::Validation(_) => "validation_failed",
             Error::InvalidItem(_) => "invalid_item",
