@@ -4,19 +4,20 @@
 pub mod api;
 mod charts;
 mod extract;
+mod middleware;
 mod ops;
 mod pages;
 mod picus;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
@@ -27,6 +28,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use self::middleware::{RecordMetricsLayer, TimeoutLayer};
 use crate::error::Error;
 use crate::metrics::HttpMetrics;
 use crate::store::SharedStore;
@@ -129,22 +131,28 @@ pub fn app(state: AppState) -> Router {
     .route("/metrics", get(ops::metrics))
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
-    // The last layer added runs first. Trace sees everything; metrics count panics and
-    // timeouts as the 500/503 the client got; the timeout covers reading the body and
-    // the handler, so a client that stalls mid-upload is cut off too.
-    .layer(middleware::from_fn_with_state(state.clone(), timeout))
-    .layer(DefaultBodyLimit::max(state.settings.body_limit))
-    .layer(cors)
-    .layer(CatchPanicLayer::custom(|_| Error::Panic.into_response()))
-    .layer(middleware::from_fn_with_state(
-        state.clone(),
-        record_metrics,
-    ))
-    .layer(TraceLayer::new_for_http().make_span_with(request_span))
-    // A client's `x-request-id` is kept (or one is made) and returned, so a request can
-    // be followed from the client through the logs.
-    .layer(PropagateRequestIdLayer::x_request_id())
-    .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+    // One stack, outermost first. Request ids come first so the span and the response
+    // carry them; trace sees everything; metrics count panics and timeouts as the
+    // 500/503 the client got; the timeout covers reading the body and the handler, so a
+    // client that stalls mid-upload is cut off too. One `layer` call, not one per
+    // middleware: axum boxes each route once per call, and clones every box per request.
+    .layer(
+        ServiceBuilder::new()
+            // A client's `x-request-id` is kept (or one is made) and returned, so a
+            // request can be followed from the client through the logs.
+            .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(RecordMetricsLayer {
+                metrics: state.metrics.clone(),
+            })
+            .layer(CatchPanicLayer::custom(|_| Error::Panic.into_response()))
+            .layer(cors)
+            .layer(DefaultBodyLimit::max(state.settings.body_limit))
+            .layer(TimeoutLayer {
+                limit: state.settings.request_timeout,
+            }),
+    )
     .with_state(state)
 }
 
@@ -169,7 +177,7 @@ impl Default for RequestIds {
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{}-{n:08x}", self.prefix))
+        HeaderValue::try_from(format!("{}-{n:08x}", self.prefix))
             .ok()
             .map(RequestId::new)
     }
@@ -192,33 +200,4 @@ async fn not_found(request: Request) -> Error {
 
 async fn method_not_allowed() -> Error {
     Error::MethodNotAllowed
-}
-
-async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = state.settings.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => Error::Timeout {
-            seconds: limit.as_secs(),
-        }
-        .into_response(),
-    }
-}
-
-async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = request.method().clone();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    state.metrics.observe(
-        method.as_str(),
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
 }
