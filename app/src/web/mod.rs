@@ -110,33 +110,39 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = api_routes();
     let openapi = Arc::new(openapi);
+    let routes = api
+        .route(
+            "/openapi.json",
+            get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .route("/", get(pages::form).post(pages::record))
+        .route("/activities", get(pages::list))
+        .route("/summary", get(pages::summary))
+        .route("/static/style.css", get(pages::stylesheet))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    with_middleware(routes, &state).with_state(state)
+}
+
+/// Every route's middleware.
+fn with_middleware(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(state.settings.cors_origins.clone()))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::CONTENT_TYPE])
         .max_age(Duration::from_secs(3600));
-    api.route(
-        "/openapi.json",
-        get(move || {
-            let openapi = openapi.clone();
-            async move { axum::Json(openapi.as_ref().clone()) }
-        }),
-    )
-    .route("/", get(pages::form).post(pages::record))
-    .route("/activities", get(pages::list))
-    .route("/summary", get(pages::summary))
-    .route("/static/style.css", get(pages::stylesheet))
-    .route("/healthz", get(ops::healthz))
-    .route("/readyz", get(ops::readyz))
-    .route("/metrics", get(ops::metrics))
-    .fallback(not_found)
-    .method_not_allowed_fallback(method_not_allowed)
     // One stack, outermost first. Request ids come first so the span and the response
     // carry them; trace sees everything; metrics count panics and timeouts as the
     // 500/503 the client got; the timeout covers reading the body and the handler, so a
     // client that stalls mid-upload is cut off too. One `layer` call, not one per
     // middleware: axum boxes each route once per call, and clones every box per request.
-    .layer(
+    routes.layer(
         ServiceBuilder::new()
             // A client's `x-request-id` is kept (or one is made) and returned, so a
             // request can be followed from the client through the logs.
@@ -153,7 +159,6 @@ pub fn app(state: AppState) -> Router {
                 limit: state.settings.request_timeout,
             }),
     )
-    .with_state(state)
 }
 
 /// Request ids unique across processes without a random draw per request: a random
@@ -200,4 +205,52 @@ async fn not_found(request: Request) -> Error {
 
 async fn method_not_allowed() -> Error {
     Error::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::store::EmbeddedStore;
+
+    async fn panics() -> &'static str {
+        panic!("a bug in a handler")
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_json_500_with_a_request_id_and_counted_as_500() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path()).expect("open embedded store");
+        let state = AppState::new(Arc::new(store), Settings::default());
+        let routes = Router::new().route("/panics", get(panics));
+        let app = with_middleware(routes, &state).with_state(state.clone());
+
+        let response = app
+            .oneshot(
+                axum::http::Request::get("/panics")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+
+        assert_eq!(response.status(), 500);
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(body["error"]["code"], "internal");
+        let metrics = state.metrics.encode().expect("encode");
+        assert!(
+            metrics.contains(r#"http_requests_total{method="GET",route="/panics",status="500"} 1"#),
+            "{metrics}"
+        );
+    }
 }
