@@ -170,32 +170,16 @@ fn item_to_picus(mut item: Attributes) -> (Option<String>, Item) {
 
 impl Store for DynamoDbStore {
     fn create_activity<'a>(&'a self, activity: &'a Activity) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(activity_to_item(activity)))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .send()
-                .await
-                .map_err(store_error)?;
-            Ok(())
-        })
+        Box::pin(async move { self.put_new(activity_to_item(activity)).await })
     }
 
     fn get_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Activity>>> {
         Box::pin(async move {
-            let output = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(key(ACTIVITY, id)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(store_error)?;
-            output.item().map(item_to_activity).transpose()
+            self.get(ACTIVITY, id)
+                .await?
+                .as_ref()
+                .map(item_to_activity)
+                .transpose()
         })
     }
 
@@ -381,32 +365,12 @@ impl Store for DynamoDbStore {
                 (COLLECTION_SORT_KEY.to_owned(), s(id)),
                 ("id".to_owned(), s(id)),
             ]);
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(attributes))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .send()
-                .await
-                .map_err(store_error)?;
-            Ok(())
+            self.put_new(attributes).await
         })
     }
 
     fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>> {
-        Box::pin(async move {
-            let output = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(key(PICUS, id)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(store_error)?;
-            Ok(output.item.map(|item| item_to_picus(item).1))
-        })
+        Box::pin(async move { Ok(self.get(PICUS, id).await?.map(|item| item_to_picus(item).1)) })
     }
 
     fn list_items(&self) -> BoxFuture<'_, Result<Vec<(String, Item)>>> {
@@ -465,6 +429,34 @@ impl Store for DynamoDbStore {
 }
 
 impl DynamoDbStore {
+    /// Stores a new item; refuses (rather than overwrites) one whose key already exists.
+    async fn put_new(&self, item: Attributes) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Reads one item strongly consistently, so a read right after a write sees it.
+    async fn get(&self, collection: &str, id: &str) -> Result<Option<Attributes>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(collection, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item)
+    }
+
     async fn delete(&self, collection: &str, id: &str) -> Result<bool> {
         let result = self
             .client

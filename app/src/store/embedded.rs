@@ -264,6 +264,28 @@ async fn deleted(written: BoxFuture<'static, Result<Written>>) -> Result<bool> {
     }
 }
 
+impl EmbeddedStore {
+    /// Reads one JSON record by id from `table`.
+    fn get_record<T>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        id: &str,
+    ) -> BoxFuture<'static, Result<Option<T>>>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        let id = id.to_owned();
+        self.read(move |db| {
+            let txn = db.begin_read()?;
+            let records = txn.open_table(table)?;
+            records
+                .get(id.as_str())?
+                .map(|bytes| decode(bytes.value()))
+                .transpose()
+        })
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, redb::Error> {
     serde_json::from_slice(bytes).map_err(|e| redb::Error::Corrupted(format!("stored record: {e}")))
 }
@@ -279,15 +301,7 @@ impl Store for EmbeddedStore {
     }
 
     fn get_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Activity>>> {
-        let id = id.to_owned();
-        self.read(move |db| {
-            let txn = db.begin_read()?;
-            let activities = txn.open_table(ACTIVITIES)?;
-            activities
-                .get(id.as_str())?
-                .map(|bytes| decode(bytes.value()))
-                .transpose()
-        })
+        self.get_record(ACTIVITIES, id)
     }
 
     fn replace_activity<'a>(
@@ -380,15 +394,7 @@ impl Store for EmbeddedStore {
     }
 
     fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>> {
-        let id = id.to_owned();
-        self.read(move |db| {
-            let txn = db.begin_read()?;
-            let items = txn.open_table(ITEMS)?;
-            items
-                .get(id.as_str())?
-                .map(|bytes| decode(bytes.value()))
-                .transpose()
-        })
+        self.get_record(ITEMS, id)
     }
 
     fn list_items(&self) -> BoxFuture<'_, Result<Vec<(String, Item)>>> {
