@@ -36,6 +36,20 @@ pub struct RunArgs {
     )]
     pub default_deletion_policy: DeletionPolicyArg,
 
+    /// MetricsApps reconciled at once; the others wait their turn. Bounds the
+    /// operator's memory and its rate of AWS and Kubernetes calls.
+    #[arg(long, env = "METRICSAPP_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Longest time one AWS call may take (all retries included), e.g. `20s`.
+    #[arg(long, env = "METRICSAPP_AWS_CALL_TIMEOUT", default_value = "20s", value_parser = parse_period)]
+    pub aws_call_timeout: Duration,
+
+    /// Longest time the AWS side of one part of a pass (the table, the functions) may
+    /// take; past it the part reports Timeout and is retried.
+    #[arg(long, env = "METRICSAPP_AWS_DEADLINE", default_value = "60s", value_parser = parse_period)]
+    pub aws_deadline: Duration,
+
     /// Run the controller only while holding a Lease, so that several replicas can run
     /// with one active.
     #[arg(long, env = "METRICSAPP_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

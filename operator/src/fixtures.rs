@@ -6,17 +6,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::client::Body;
+use kube::core::{PartialObjectMeta, PartialObjectMetaExt};
+use kube::runtime::watcher;
 use kube::{Client, Resource};
 use metricsapp_aws::table::DeletionPolicy;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::FINALIZER;
-use crate::controller::{Context, Settings};
-use crate::crd::{MetricsApp, MetricsAppSpec, RolloutSpec, ServiceSpec, TableSpec};
+use crate::controller::{AwsClients, CacheWriters, Context, Settings};
+use crate::crd::{
+    FunctionArchitecture, FunctionCode, FunctionDeletionPolicy, FunctionSpec, MetricsApp,
+    MetricsAppSpec, RolloutSpec, S3Code, ServiceSpec, TableSpec,
+};
 use crate::metrics::Metrics;
 use crate::resources::AppSettings;
 
@@ -56,6 +64,7 @@ impl MetricsAppExt for MetricsApp {
                 env: Vec::new(),
                 service_account: None,
                 suspend: false,
+                functions: Vec::new(),
             },
         );
         app.meta_mut().namespace = Some("team".into());
@@ -85,11 +94,41 @@ pub fn unique_table(test: &str) -> String {
     format!("operator-{test}-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// A DynamoDB client for moto's server at `MOTO_ENDPOINT`. Without it the test fails
-/// when `METRICSAPP_REQUIRE_AWS=1` and otherwise says loudly that it was skipped.
-pub async fn moto(test: &str) -> Option<aws_sdk_dynamodb::Client> {
+/// A function entry with a zip in S3 and every default.
+pub fn function_spec(name: &str) -> FunctionSpec {
+    FunctionSpec {
+        name: name.into(),
+        function_name: None,
+        code: FunctionCode {
+            s3: Some(S3Code {
+                bucket: "metricsapp-functions".into(),
+                key: format!("{name}.zip"),
+                object_version: None,
+            }),
+            image_uri: None,
+            sha256: None,
+        },
+        runtime: None,
+        handler: None,
+        architecture: FunctionArchitecture::default(),
+        memory_mb: 128,
+        timeout_seconds: 10,
+        env: Default::default(),
+        role_arn: "arn:aws:iam::123456789012:role/metrics-functions".into(),
+        reserved_concurrency: None,
+        tags: Default::default(),
+        trigger: None,
+        url: None,
+        deletion_policy: FunctionDeletionPolicy::default(),
+        adopt: false,
+    }
+}
+
+/// SDK clients for moto's server at `MOTO_ENDPOINT`. Without it the test fails when
+/// `METRICSAPP_REQUIRE_AWS=1` and otherwise says loudly that it was skipped.
+pub async fn moto(test: &str) -> Option<AwsClients> {
     match std::env::var("MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(dynamodb_at(&endpoint).await),
+        Ok(endpoint) if !endpoint.is_empty() => Some(aws_at(&endpoint).await),
         _ => {
             assert!(
                 std::env::var("METRICSAPP_REQUIRE_AWS").as_deref() != Ok("1"),
@@ -101,8 +140,8 @@ pub async fn moto(test: &str) -> Option<aws_sdk_dynamodb::Client> {
     }
 }
 
-/// A real SDK client against `endpoint` with test credentials.
-pub async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+/// Real SDK clients against `endpoint` with test credentials.
+pub async fn aws_at(endpoint: &str) -> AwsClients {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -111,7 +150,15 @@ pub async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
         ))
         .load()
         .await;
-    aws_sdk_dynamodb::Client::new(&config)
+    AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::new(&config),
+        lambda: aws_sdk_lambda::Client::new(&config),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        ),
+    }
 }
 
 /// A request the mocked API server expects, and how it answers.
@@ -124,24 +171,17 @@ pub struct Expect {
 }
 
 pub enum Reply {
-    /// The request body, as the API server returns an applied or created object.
+    /// The request body with a new resourceVersion, as the API server returns an
+    /// applied or created object.
     Echo,
-    NotFound,
+    /// An error Status with this code and message.
+    Refused(StatusCode, &'static str),
     Json(Value),
     /// The MetricsApp (given as JSON) with the status the request patched in.
     StatusOf(Value),
 }
 
 impl Expect {
-    pub fn get(path: &'static str, reply: Reply) -> Self {
-        Expect {
-            method: "GET",
-            path,
-            reason: None,
-            reply,
-        }
-    }
-
     /// A server-side apply (or other patch) answered with the object it carries.
     pub fn patch(path: &'static str) -> Self {
         Expect {
@@ -200,6 +240,8 @@ pub struct Exchange {
     pub path: String,
     pub query: String,
     pub body: Value,
+    /// What the mocked API server answered.
+    pub response: Value,
 }
 
 impl Exchange {
@@ -250,14 +292,14 @@ pub struct LiveObjects {
 }
 
 impl LiveObjects {
-    /// The objects a pass applied (from the recorded SSA bodies).
+    /// The objects a pass applied (as the API server answered the applies).
     pub fn from_applies(exchanges: &[Exchange]) -> Self {
         let applied = |path: &str| {
             exchanges
                 .iter()
                 .rev()
                 .find(|exchange| exchange.method == "PATCH" && exchange.path == path)
-                .map(|exchange| exchange.body.clone())
+                .map(|exchange| exchange.response.clone())
                 .unwrap_or_else(|| panic!("no apply of {path} recorded"))
         };
         LiveObjects {
@@ -266,6 +308,38 @@ impl LiveObjects {
             service: applied(SERVICE_PATH),
             deployment: applied(DEPLOYMENT_PATH),
         }
+    }
+
+    /// Puts the objects in the watch caches, as the watches would.
+    pub fn seed(&self, writers: &mut CacheWriters) {
+        fn meta<K: Resource<DynamicType = ()>>(value: &Value) -> PartialObjectMeta<K> {
+            let metadata: ObjectMeta =
+                serde_json::from_value(value["metadata"].clone()).expect("object metadata");
+            metadata.into_response_partial::<K>()
+        }
+        let deployment: Deployment =
+            serde_json::from_value(self.deployment.clone()).expect("a Deployment");
+        writers
+            .deployments
+            .apply_watcher_event(&watcher::Event::Apply(deployment));
+        writers
+            .services
+            .apply_watcher_event(&watcher::Event::Apply(meta::<Service>(&self.service)));
+        writers
+            .config_maps
+            .apply_watcher_event(&watcher::Event::Apply(meta::<ConfigMap>(&self.config_map)));
+        writers
+            .service_accounts
+            .apply_watcher_event(&watcher::Event::Apply(meta::<ServiceAccount>(
+                &self.service_account,
+            )));
+    }
+
+    /// As once someone changed the Deployment's image by hand (`kubectl edit`).
+    pub fn with_edited_image(mut self, image: &str) -> Self {
+        self.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = image.into();
+        self.deployment["metadata"]["resourceVersion"] = next_resource_version().into();
+        self
     }
 
     /// As once the Deployment's pods are all ready.
@@ -283,6 +357,20 @@ impl LiveObjects {
 }
 
 impl Scenario {
+    /// The app objects the watch caches hold before the pass.
+    pub fn live(&self) -> Option<&LiveObjects> {
+        match self {
+            Scenario::Existing { live, .. } | Scenario::DriftCorrection { live, .. } => Some(live),
+            Scenario::FinalizerCreation(_)
+            | Scenario::Creation(_)
+            | Scenario::TableFailure { .. }
+            | Scenario::Nothing
+            | Scenario::StatusOnly(_)
+            | Scenario::DeletionRetain(_)
+            | Scenario::DeletionDelete(_) => None,
+        }
+    }
+
     pub fn expected(self) -> Vec<Expect> {
         match self {
             Scenario::FinalizerCreation(app) => {
@@ -291,40 +379,19 @@ impl Scenario {
             }
             Scenario::Creation(app) => vec![
                 Expect::event("TableCreated"),
-                Expect::get(SERVICE_ACCOUNT_PATH, Reply::NotFound),
                 Expect::patch(SERVICE_ACCOUNT_PATH),
                 Expect::event("ServiceAccountCreated"),
-                Expect::get(CONFIG_MAP_PATH, Reply::NotFound),
                 Expect::patch(CONFIG_MAP_PATH),
                 Expect::event("ConfigMapCreated"),
-                Expect::get(SERVICE_PATH, Reply::NotFound),
                 Expect::patch(SERVICE_PATH),
                 Expect::event("ServiceCreated"),
-                Expect::get(DEPLOYMENT_PATH, Reply::NotFound),
                 Expect::patch(DEPLOYMENT_PATH),
                 Expect::event("DeploymentCreated"),
                 Expect::status(&app),
             ],
-            Scenario::Existing { live, writes } => {
-                let mut expected = vec![
-                    Expect::get(SERVICE_ACCOUNT_PATH, Reply::Json(live.service_account)),
-                    Expect::get(CONFIG_MAP_PATH, Reply::Json(live.config_map)),
-                    Expect::get(SERVICE_PATH, Reply::Json(live.service)),
-                    Expect::get(DEPLOYMENT_PATH, Reply::Json(live.deployment)),
-                ];
-                expected.extend(writes);
-                expected
-            }
-            Scenario::DriftCorrection { live, app } => {
-                let mut expected = vec![Expect::event("DriftCorrected")];
-                expected.extend(
-                    Scenario::Existing {
-                        live,
-                        writes: vec![Expect::status(&app)],
-                    }
-                    .expected(),
-                );
-                expected
+            Scenario::Existing { writes, .. } => writes,
+            Scenario::DriftCorrection { app, .. } => {
+                vec![Expect::event("DriftCorrected"), Expect::status(&app)]
             }
             Scenario::TableFailure { app, reason } => {
                 vec![Expect::event(reason), Expect::status(&app)]
@@ -354,9 +421,9 @@ type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 /// The test's side of the mocked API server.
 pub struct ApiServer(Handle);
 
-/// A Context whose Kubernetes client talks to the mocked API server, and whose
-/// DynamoDB client is `dynamodb`.
-pub fn context(dynamodb: aws_sdk_dynamodb::Client) -> (Arc<Context>, ApiServer) {
+/// A Context whose Kubernetes client talks to the mocked API server, whose AWS clients
+/// are `aws`, and whose watch caches hold `live` (when given).
+pub fn context(aws: AwsClients, live: Option<&LiveObjects>) -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "team");
     let settings = Settings {
@@ -365,12 +432,19 @@ pub fn context(dynamodb: aws_sdk_dynamodb::Client) -> (Arc<Context>, ApiServer) 
         app: AppSettings {
             region: "us-east-1".into(),
         },
+        aws_deadline: Duration::from_secs(30),
+        concurrency: 4,
     };
+    let (caches, mut writers) = crate::controller::caches();
+    if let Some(live) = live {
+        live.seed(&mut writers);
+    }
     let ctx = Context::new(
         client,
-        dynamodb,
+        aws,
         Arc::new(Metrics::default()),
         settings,
+        caches,
         None,
     );
     (Arc::new(ctx), ApiServer(handle))
@@ -388,14 +462,20 @@ impl ApiServer {
             let mut expected = expected.into_iter();
             let mut exchanges = Vec::new();
             while let Some((request, send)) = handle.next_request().await {
-                let exchange = read(request).await;
-                let response = match expected.next() {
+                let mut exchange = read(request).await;
+                let (code, body) = match expected.next() {
                     Some(expect) if expect.summary() == exchange.summary() => {
                         respond(expect.reply, &exchange)
                     }
                     _ => status(StatusCode::INTERNAL_SERVER_ERROR, "request out of sequence"),
                 };
-                send.send_response(response);
+                exchange.response = body.clone();
+                send.send_response(
+                    Response::builder()
+                        .status(code)
+                        .body(Body::from(serde_json::to_vec(&body).expect("JSON")))
+                        .expect("response"),
+                );
                 exchanges.push(exchange);
             }
             (summaries, exchanges)
@@ -434,44 +514,43 @@ async fn read(request: Request<Body>) -> Exchange {
         path,
         query,
         body,
+        response: Value::Null,
     }
 }
 
-fn respond(reply: Reply, exchange: &Exchange) -> Response<Body> {
+/// A resourceVersion no object had before (the API server's are opaque strings).
+pub fn next_resource_version() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1000);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string()
+}
+
+fn respond(reply: Reply, exchange: &Exchange) -> (StatusCode, Value) {
     match reply {
-        Reply::Echo => json_response(&exchange.body),
-        Reply::Json(value) => json_response(&value),
+        Reply::Echo => {
+            let mut body = exchange.body.clone();
+            body["metadata"]["resourceVersion"] = next_resource_version().into();
+            (StatusCode::OK, body)
+        }
+        Reply::Json(value) => (StatusCode::OK, value),
         Reply::StatusOf(mut app) => {
             app["status"] = exchange.body["status"].clone();
-            json_response(&app)
+            (StatusCode::OK, app)
         }
-        Reply::NotFound => {
-            let body = json!({
-                "kind": "Status", "apiVersion": "v1", "status": "Failure",
-                "reason": "NotFound", "code": 404, "message": "not found",
-            });
-            Response::builder()
-                .status(StatusCode::NOT_FOUND)
-                .body(Body::from(serde_json::to_vec(&body).expect("JSON")))
-                .expect("response")
-        }
+        Reply::Refused(code, message) => status(code, message),
     }
 }
 
-fn json_response(value: &Value) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .body(Body::from(serde_json::to_vec(value).expect("JSON")))
-        .expect("response")
-}
-
-fn status(code: StatusCode, message: &str) -> Response<Body> {
+fn status(code: StatusCode, message: &str) -> (StatusCode, Value) {
+    let reason = match code {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::UNPROCESSABLE_ENTITY => "Invalid",
+        StatusCode::FORBIDDEN => "Forbidden",
+        _ => "InternalError",
+    };
     let body = json!({
         "kind": "Status", "apiVersion": "v1", "status": "Failure",
-        "reason": "InternalError", "code": code.as_u16(), "message": message,
+        "reason": reason, "code": code.as_u16(), "message": message,
     });
-    Response::builder()
-        .status(code)
-        .body(Body::from(serde_json::to_vec(&body).expect("JSON")))
-        .expect("response")
+    (code, body)
 }

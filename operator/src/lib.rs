@@ -1,15 +1,17 @@
 //! The MetricsApp operator: a kube-rs controller that runs the Metrics App and owns
-//! its DynamoDB table.
+//! its DynamoDB table and Lambda functions.
 //!
-//! Layout: `crd` is the custom resource; `table` and `resources` turn a MetricsApp
-//! into the table and Kubernetes objects it asks for, and `status` into the status it
-//! reports (all pure, no I/O); `controller` does the I/O around them (reconcile,
-//! deletion, error policy); `metrics`, `server`, `telemetry`, `leader` and `cli` run the
-//! process.
+//! Layout: `crd` is the custom resource; `table`, `function` and `resources` turn a
+//! MetricsApp into the table, functions and Kubernetes objects it asks for, and
+//! `status` into the status it reports (all pure, no I/O); `controller` does the I/O
+//! around them (reconcile, deletion, error policy); `aws_calls`, `metrics`, `server`,
+//! `telemetry`, `leader` and `cli` run the process.
 
+pub mod aws_calls;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod function;
 pub mod leader;
 pub mod metrics;
 pub mod resources;
@@ -41,6 +43,10 @@ pub enum Error {
     /// A DynamoDB call or table check failed.
     #[error("{0}")]
     Table(#[source] metricsapp_aws::table::Error),
+
+    /// A Lambda call or function check failed.
+    #[error("{0}")]
+    Function(#[source] metricsapp_aws::function::Error),
 
     /// Adding or removing the finalizer failed.
     #[error("finalizer: {0}")]
@@ -95,6 +101,7 @@ impl Error {
         match self {
             Error::Kube(_) => "KubernetesApi",
             Error::Table(error) => error.reason(),
+            Error::Function(error) => error.reason(),
             Error::Finalizer(error) => match error.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(inner)
                 | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.reason(),
@@ -115,6 +122,12 @@ impl Error {
 impl From<kube::Error> for Error {
     fn from(error: kube::Error) -> Self {
         Error::Kube(error)
+    }
+}
+
+impl From<metricsapp_aws::function::Error> for Error {
+    fn from(error: metricsapp_aws::function::Error) -> Self {
+        Error::Function(error)
     }
 }
 

@@ -4,11 +4,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use futures::FutureExt;
 use metricsapp_operator::cli::RunArgs;
-use metricsapp_operator::controller::{self, Context, Settings};
+use metricsapp_operator::controller::{self, AwsClients, Context, Settings};
 use metricsapp_operator::metrics::Metrics;
 use metricsapp_operator::resources::AppSettings;
 use metricsapp_operator::server::{self, ServerState};
@@ -74,22 +75,50 @@ async fn run(args: RunArgs) -> Result<(), Error> {
     let client = kube::Client::try_default()
         .await
         .map_err(Error::KubeConfig)?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(args.aws_call_timeout / 2)
+        .operation_timeout(args.aws_call_timeout)
+        .build();
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await;
     let region = aws
         .region()
         .map(ToString::to_string)
         .ok_or_else(|| Error::Config("no AWS region: set AWS_REGION".into()))?;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let metrics = Arc::new(Metrics::default());
+    let counter = metrics.aws_calls.clone();
+    let clients = AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&aws)
+                .interceptor(counter.clone())
+                .build(),
+        ),
+        lambda: aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&aws)
+                .interceptor(counter.clone())
+                .build(),
+        ),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&aws)
+                .interceptor(counter)
+                .build(),
+        ),
+    };
     let ready = Arc::new(AtomicBool::new(false));
 
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
     tokio::spawn({
         let stop = stop.clone();
+        let ready = ready.clone();
         async move {
             shutdown_signal().await;
             info!("shutdown signal received");
+            // Not ready from here on: /readyz answers 503 while the controller drains.
+            ready.store(false, Ordering::Relaxed);
             let _ = stop.send(true);
         }
     });
@@ -115,31 +144,44 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         resync_period: args.resync_period,
         default_deletion_policy: args.default_deletion_policy.into(),
         app: AppSettings { region },
+        aws_deadline: args.aws_deadline,
+        concurrency: args.concurrency,
     };
     let identity = lease
         .as_ref()
         .map(|lease| lease.identity.clone())
         .or_else(|| args.pod_name.clone());
+    let (caches, writers) = controller::caches();
     let ctx = Arc::new(Context::new(
         client.clone(),
-        dynamodb,
+        clients,
         metrics,
         settings,
+        caches,
         identity,
     ));
     let namespace = args.watched_namespace().map(str::to_owned);
 
     let outcome = match lease {
         None => {
-            ready.store(true, Ordering::Relaxed);
             info!(
                 namespace = namespace.as_deref().unwrap_or("<all>"),
                 "controller starting"
             );
-            controller::run(ctx, namespace.as_deref(), until_stopped.clone()).await
+            controller::run(
+                ctx,
+                writers,
+                namespace.as_deref(),
+                ready.clone(),
+                until_stopped.clone(),
+            )
+            .await
         }
         Some(lease) => {
+            controller::can_list(&client, namespace.as_deref()).await?;
             let mut election = leader::join(client, &lease).await?;
+            // A standby is ready (once it could list MetricsApps), so that rolling the
+            // operator's Deployment completes while the leader keeps the Lease.
             ready.store(true, Ordering::Relaxed);
             info!(lease = %lease.name, namespace = %lease.namespace, identity = %lease.identity, "waiting for leadership");
             let won = tokio::select! {
@@ -160,7 +202,14 @@ async fn run(args: RunArgs) -> Result<(), Error> {
                         Box::pin(lost.clone()),
                     )
                     .map(|_| ());
-                    let result = controller::run(ctx, namespace.as_deref(), stop_controller).await;
+                    let result = controller::run(
+                        ctx,
+                        writers,
+                        namespace.as_deref(),
+                        ready.clone(),
+                        stop_controller,
+                    )
+                    .await;
                     let lost_lease = lost.now_or_never().is_some() && !*stopped.borrow();
                     election.resign().await;
                     if lost_lease {

@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::aws_calls::AwsCallCounter;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailureLabels {
     pub reason: String,
@@ -27,6 +29,8 @@ pub struct Metrics {
     failures: Family<FailureLabels, Counter>,
     duration: Histogram,
     ready: Family<AppLabels, Gauge>,
+    /// AWS calls by service, operation and outcome, counted by [`AwsCallCounter`].
+    pub aws_calls: AwsCallCounter,
 }
 
 impl Default for Metrics {
@@ -58,12 +62,19 @@ impl Default for Metrics {
             "1 when the MetricsApp's Ready condition is True, else 0",
             ready.clone(),
         );
+        let aws_calls = AwsCallCounter::default();
+        registry.register(
+            "metricsapp_aws_calls",
+            "AWS calls made, by service, operation and outcome",
+            aws_calls.calls.clone(),
+        );
         Metrics {
             registry,
             reconciles,
             failures,
             duration,
             ready,
+            aws_calls,
         }
     }
 }

@@ -8,7 +8,10 @@ use kube::runtime::controller::Action;
 use metricsapp_aws::table::DesiredTable;
 use serde_json::Value;
 
-use crate::controller::reconcile;
+use std::collections::HashMap;
+
+use crate::controller::children::Applied;
+use crate::controller::{AwsClients, reconcile};
 use crate::crd::{self, MetricsApp, MetricsAppStatus};
 use crate::fixtures::*;
 use crate::{status, table};
@@ -45,25 +48,45 @@ fn assert_server_side_apply(exchanges: &[Exchange]) {
     }
 }
 
-/// One pass of the reconciler against `scenario`; returns its result, what the API
-/// server received, and how long the pass took.
+/// What one operator process remembers from pass to pass (what it applied).
+#[derive(Default)]
+struct Process {
+    applied: HashMap<String, Applied>,
+}
+
+/// One pass of the reconciler against `scenario`, by a fresh operator process.
 async fn pass(
     app: MetricsApp,
-    dynamodb: aws_sdk_dynamodb::Client,
+    aws: AwsClients,
     scenario: Scenario,
 ) -> (crate::Result<Action>, Vec<Exchange>, Duration) {
-    let (ctx, server) = context(dynamodb);
+    pass_in(&mut Process::default(), app, aws, scenario).await
+}
+
+/// One pass of the reconciler against `scenario` by `process`; returns its result,
+/// what the API server received, and how long the pass took.
+async fn pass_in(
+    process: &mut Process,
+    app: MetricsApp,
+    aws: AwsClients,
+    scenario: Scenario,
+) -> (crate::Result<Action>, Vec<Exchange>, Duration) {
+    let live = scenario.live().cloned();
+    let (ctx, server) = context(aws, live.as_ref());
+    ctx.carry_applied(process.applied.clone());
     let server = server.run(scenario);
     let started = Instant::now();
-    let result = reconcile(std::sync::Arc::new(app), ctx).await;
+    let result = reconcile(std::sync::Arc::new(app), ctx.clone()).await;
     let took = started.elapsed();
+    process.applied = ctx.applied_records();
+    drop(ctx);
     (result, verify(server).await, took)
 }
 
-/// A client for tests whose pass must make no AWS call: nothing listens there, so a
+/// Clients for tests whose pass must make no AWS call: nothing listens there, so a
 /// call would fail the pass.
-async fn no_aws() -> aws_sdk_dynamodb::Client {
-    dynamodb_at("http://127.0.0.1:9").await
+async fn no_aws() -> AwsClients {
+    aws_at("http://127.0.0.1:9").await
 }
 
 #[tokio::test]
@@ -83,16 +106,19 @@ async fn first_pass_only_adds_the_finalizer() {
 #[tokio::test]
 async fn creation_then_no_op_then_image_change() {
     let test = "creation_then_no_op_then_image_change";
-    let Some(dynamodb) = moto(test).await else {
+    let Some(aws) = moto(test).await else {
         return;
     };
+    let dynamodb = aws.dynamodb.clone();
     let table_name = unique_table("create");
     let app = MetricsApp::test().finalized().with_table(&table_name);
+    let mut process = Process::default();
 
     // Pass 1: the table is created in moto, then the app's objects, then the status.
-    let (result, exchanges, create_took) = pass(
+    let (result, exchanges, create_took) = pass_in(
+        &mut process,
         app.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::Creation(app.clone()),
     )
     .await;
@@ -129,9 +155,10 @@ async fn creation_then_no_op_then_image_change() {
     // Pass 2: the Deployment became available: only the status changes.
     let mut app = app;
     app.status = Some(status);
-    let (result, exchanges, _) = pass(
+    let (result, exchanges, _) = pass_in(
+        &mut process,
         app.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::Existing {
             live: live.clone(),
             writes: vec![Expect::status(&app)],
@@ -147,11 +174,13 @@ async fn creation_then_no_op_then_image_change() {
         Some("ghcr.io/metricsapp/metrics-app:1")
     );
 
-    // Pass 3: nothing changed anywhere: reads only, no write of any kind.
+    // Pass 3: nothing changed anywhere: not one request to the API server (the
+    // objects are read from the watch caches), no write of any kind.
     app.status = Some(status);
-    let (result, exchanges, noop_took) = pass(
+    let (result, exchanges, noop_took) = pass_in(
+        &mut process,
         app.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::Existing {
             live: live.clone(),
             writes: vec![],
@@ -159,15 +188,16 @@ async fn creation_then_no_op_then_image_change() {
     )
     .await;
     assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(300)));
-    assert!(exchanges.iter().all(|exchange| exchange.method == "GET"));
+    assert!(exchanges.is_empty(), "{exchanges:?}");
 
     // Pass 4: a new image: only the Deployment is applied, with only the image changed.
     let mut next = app.clone();
     next.spec.image = "ghcr.io/metricsapp/metrics-app:2".into();
     next.metadata.generation = Some(2);
-    let (result, exchanges, _) = pass(
+    let (result, exchanges, _) = pass_in(
+        &mut process,
         next.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::Existing {
             live: live.clone(),
             writes: vec![
@@ -180,7 +210,7 @@ async fn creation_then_no_op_then_image_change() {
     .await;
     result.unwrap();
     assert_server_side_apply(&exchanges);
-    let applied = exchanges[4].body.clone();
+    let applied = exchanges[0].body.clone();
     let mut before = live.deployment.clone();
     before.as_object_mut().unwrap().remove("status");
     let mut after = applied.clone();
@@ -190,10 +220,10 @@ async fn creation_then_no_op_then_image_change() {
     );
     for object in [&mut before, &mut after] {
         object["spec"]["template"]["spec"]["containers"][0]["image"] = Value::Null;
-        object["metadata"]["annotations"] = Value::Null;
+        object["metadata"]["resourceVersion"] = Value::Null;
     }
-    assert_eq!(before, after, "only the image (and its hash) may change");
-    let note = exchanges[5].body["note"].as_str().unwrap();
+    assert_eq!(before, after, "only the image may change");
+    let note = exchanges[1].body["note"].as_str().unwrap();
     assert!(
         note.contains("metrics-app:1 → ghcr.io/metricsapp/metrics-app:2"),
         "{note}"
@@ -212,7 +242,7 @@ async fn creation_then_no_op_then_image_change() {
     let mut app = next;
     app.status = Some(status);
     let live = LiveObjects {
-        deployment: applied.clone(),
+        deployment: exchanges[0].response.clone(),
         ..live
     }
     .with_available_deployment(2);
@@ -228,12 +258,13 @@ async fn creation_then_no_op_then_image_change() {
         .send()
         .await
         .unwrap();
-    let (result, exchanges, _) = pass(
+    let (result, exchanges, _) = pass_in(
+        &mut process,
         app.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::DriftCorrection {
             live: live.clone(),
-            app,
+            app: app.clone(),
         },
     )
     .await;
@@ -265,6 +296,39 @@ async fn creation_then_no_op_then_image_change() {
         "rolled out"
     );
 
+    // Pass 6: someone changed the Deployment's image by hand: put back at the next
+    // pass, with a DriftCorrected Warning.
+    app.status = Some(status);
+    let edited = live
+        .clone()
+        .with_edited_image("ghcr.io/someone/else:latest");
+    let mut restored = live.deployment.clone();
+    restored["metadata"]["resourceVersion"] = next_resource_version().into();
+    let (result, exchanges, _) = pass_in(
+        &mut process,
+        app.clone(),
+        aws.clone(),
+        Scenario::Existing {
+            live: edited,
+            writes: vec![
+                Expect::patch_answered(DEPLOYMENT_PATH, restored),
+                Expect::event("DriftCorrected"),
+                // The table finished settling after pass 5's revert.
+                Expect::status(&app),
+            ],
+        },
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(
+        exchanges[0]
+            .body
+            .pointer("/spec/template/spec/containers/0/image"),
+        Some(&Value::from("ghcr.io/metricsapp/metrics-app:2")),
+        "the spec's image is applied again"
+    );
+    assert_eq!(exchanges[1].body["type"], "Warning");
+
     eprintln!(
         "reconcile duration against moto + mocked API server: create {create_took:?}, no-op {noop_took:?}"
     );
@@ -273,9 +337,10 @@ async fn creation_then_no_op_then_image_change() {
 #[tokio::test]
 async fn a_table_owned_by_someone_else_is_a_terminal_conflict_without_hot_loop() {
     let test = "a_table_owned_by_someone_else_is_a_terminal_conflict_without_hot_loop";
-    let Some(dynamodb) = moto(test).await else {
+    let Some(aws) = moto(test).await else {
         return;
     };
+    let dynamodb = aws.dynamodb.clone();
     let table_name = unique_table("conflict");
     let app = MetricsApp::test().finalized().with_table(&table_name);
     let mut other = app.clone();
@@ -284,7 +349,7 @@ async fn a_table_owned_by_someone_else_is_a_terminal_conflict_without_hot_loop()
 
     let (result, exchanges, _) = pass(
         app.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::TableFailure {
             app: app.clone(),
             reason: "TableConflict",
@@ -309,7 +374,7 @@ async fn a_table_owned_by_someone_else_is_a_terminal_conflict_without_hot_loop()
     // no retry before the resync period.
     let mut app = app;
     app.status = Some(patched_status(&exchanges));
-    let (result, exchanges, _) = pass(app, dynamodb.clone(), Scenario::Nothing).await;
+    let (result, exchanges, _) = pass(app, aws.clone(), Scenario::Nothing).await;
     assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(300)));
     assert!(exchanges.is_empty());
 }
@@ -327,9 +392,10 @@ async fn suspended_app_touches_nothing_but_its_status() {
 #[tokio::test]
 async fn deletion_with_retain_keeps_the_table() {
     let test = "deletion_with_retain_keeps_the_table";
-    let Some(dynamodb) = moto(test).await else {
+    let Some(aws) = moto(test).await else {
         return;
     };
+    let dynamodb = aws.dynamodb.clone();
     let table_name = unique_table("retain");
     let app = MetricsApp::test().finalized().with_table(&table_name);
     create_table(&dynamodb, &app).await;
@@ -337,7 +403,7 @@ async fn deletion_with_retain_keeps_the_table() {
     let deleting = app.deleting();
     let (result, _, _) = pass(
         deleting.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::DeletionRetain(deleting),
     )
     .await;
@@ -353,9 +419,10 @@ async fn deletion_with_retain_keeps_the_table() {
 #[tokio::test]
 async fn deletion_with_delete_backs_up_then_deletes_the_table() {
     let test = "deletion_with_delete_backs_up_then_deletes_the_table";
-    let Some(dynamodb) = moto(test).await else {
+    let Some(aws) = moto(test).await else {
         return;
     };
+    let dynamodb = aws.dynamodb.clone();
     let table_name = unique_table("delete");
     let mut app = MetricsApp::test().finalized().with_table(&table_name);
     app.spec.table.deletion_policy = Some(crd::DeletionPolicy::Delete);
@@ -364,7 +431,7 @@ async fn deletion_with_delete_backs_up_then_deletes_the_table() {
     let deleting = app.deleting();
     let (result, exchanges, _) = pass(
         deleting.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::DeletionDelete(deleting),
     )
     .await;
@@ -390,9 +457,15 @@ async fn deletion_with_delete_backs_up_then_deletes_the_table() {
 async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, app: &MetricsApp) {
     let desired: DesiredTable = table::desired_table(app).unwrap();
     let owner = table::owner(app).unwrap();
-    metricsapp_aws::table::reconcile(dynamodb, &desired, &owner, false)
-        .await
-        .unwrap();
+    metricsapp_aws::table::reconcile(
+        dynamodb,
+        &desired,
+        &owner,
+        false,
+        &metricsapp_aws::table::TableRecord::default(),
+    )
+    .await
+    .unwrap();
 }
 
 /// Figures, not assertions on time: how long a creation pass and a no-op pass take
@@ -401,18 +474,23 @@ async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, app: &MetricsApp) {
 #[tokio::test]
 async fn reconcile_durations_for_creation_and_no_op() {
     let test = "reconcile_durations_for_creation_and_no_op";
-    let Some(dynamodb) = moto(test).await else {
+    let Some(aws) = moto(test).await else {
         return;
     };
+    let mut process = Process::default();
     let mut creations = Vec::new();
     let mut settled = None;
     for _ in 0..10 {
         let app = MetricsApp::test()
             .finalized()
             .with_table(&unique_table("timing"));
-        let (result, exchanges, took) = pass(
+        // Each creation by a fresh process: the apps share a name, and one process
+        // would have forgotten a deleted app's objects.
+        process = Process::default();
+        let (result, exchanges, took) = pass_in(
+            &mut process,
             app.clone(),
-            dynamodb.clone(),
+            aws.clone(),
             Scenario::Creation(app.clone()),
         )
         .await;
@@ -426,9 +504,10 @@ async fn reconcile_durations_for_creation_and_no_op() {
         ));
     }
     let (mut app, live) = settled.unwrap();
-    let (result, exchanges, _) = pass(
+    let (result, exchanges, _) = pass_in(
+        &mut process,
         app.clone(),
-        dynamodb.clone(),
+        aws.clone(),
         Scenario::Existing {
             live: live.clone(),
             writes: vec![Expect::status(&app)],
@@ -439,9 +518,10 @@ async fn reconcile_durations_for_creation_and_no_op() {
     app.status = Some(patched_status(&exchanges));
     let mut no_ops = Vec::new();
     for _ in 0..30 {
-        let (result, _, took) = pass(
+        let (result, _, took) = pass_in(
+            &mut process,
             app.clone(),
-            dynamodb.clone(),
+            aws.clone(),
             Scenario::Existing {
                 live: live.clone(),
                 writes: vec![],
@@ -471,30 +551,18 @@ fn summary(durations: &mut [Duration]) -> String {
 #[tokio::test]
 async fn unreachable_aws_is_recoverable_and_retried_with_growing_backoff() {
     let app = MetricsApp::test().finalized();
-    let (ctx, server) = context(no_aws().await);
-    let server = server.run(Scenario::TableFailure {
-        app: app.clone(),
-        reason: "AwsUnavailable",
-    });
-    let app = std::sync::Arc::new(app);
-    let error = reconcile(app.clone(), ctx.clone())
-        .await
-        .expect_err("an unreachable AWS endpoint fails the pass");
-    assert_eq!(error.reason(), "AwsUnavailable");
-    let delays: Vec<Action> = (0..3)
-        .map(|_| crate::controller::error_policy(app.clone(), &error, ctx.clone()))
-        .collect();
-    assert_eq!(
-        delays,
-        [2, 4, 8].map(|seconds| Action::requeue(Duration::from_secs(seconds)))
-    );
-    let metrics = ctx.metrics.encode().unwrap();
-    assert!(
-        metrics.contains(r#"metricsapp_reconcile_failures_total{reason="AwsUnavailable"} 3"#),
-        "{metrics}"
-    );
-    drop(ctx);
-    let exchanges = verify(server).await;
+    let mut process = Process::default();
+    let (result, exchanges, _) = pass_in(
+        &mut process,
+        app.clone(),
+        no_aws().await,
+        Scenario::TableFailure {
+            app: app.clone(),
+            reason: "AwsUnavailable",
+        },
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(2)));
     let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
     let table_ready = condition(&status, "TableReady");
     assert_eq!(table_ready["reason"], "AwsUnavailable");
@@ -505,6 +573,173 @@ async fn unreachable_aws_is_recoverable_and_retried_with_growing_backoff() {
             .contains("retried with backoff"),
         "{table_ready}"
     );
+    assert_eq!(condition(&status, "Terminal")["reason"], "Retrying");
+    // A table that never existed: the app waits for it, and says so.
+    assert_eq!(condition(&status, "Available")["reason"], "WaitingForTable");
+
+    // The same failure again: no new Event, no status write, a longer wait.
+    let (ctx, server) = context(no_aws().await, None);
+    let server = server.run(Scenario::Nothing);
+    let mut app = app;
+    app.status = Some(patched_status(&exchanges));
+    let app = std::sync::Arc::new(app);
+    let delays: Vec<Action> =
+        futures::future::join_all((0..3).map(|_| reconcile(app.clone(), ctx.clone())))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    let mut seconds: Vec<u64> = delays
+        .iter()
+        .map(|action| {
+            let text = format!("{action:?}");
+            [2u64, 4, 8, 16]
+                .into_iter()
+                .find(|s| *s == 0 || text.contains(&format!("{s}s")))
+                .unwrap_or(0)
+        })
+        .collect();
+    seconds.sort();
+    assert_eq!(seconds, [2, 4, 8], "{delays:?}");
+    let metrics = ctx.metrics.encode().unwrap();
+    assert!(
+        metrics.contains(r#"metricsapp_reconcile_failures_total{reason="AwsUnavailable"} 3"#),
+        "{metrics}"
+    );
+    drop(ctx);
+    assert!(verify(server).await.is_empty());
+}
+
+/// The app's objects as the API server would hold them after earlier passes, each with
+/// a resourceVersion, the Deployment available.
+fn live_of(app: &MetricsApp) -> LiveObjects {
+    let settings = crate::resources::AppSettings {
+        region: "us-east-1".into(),
+    };
+    let config_map = crate::resources::config_map(app, &settings).unwrap();
+    let with_version = |mut value: Value| {
+        value["metadata"]["resourceVersion"] = next_resource_version().into();
+        value
+    };
+    LiveObjects {
+        service_account: with_version(
+            serde_json::to_value(crate::resources::service_account(app).unwrap()).unwrap(),
+        ),
+        deployment: with_version(
+            serde_json::to_value(crate::resources::deployment(app, &config_map).unwrap()).unwrap(),
+        ),
+        config_map: with_version(serde_json::to_value(config_map).unwrap()),
+        service: with_version(
+            serde_json::to_value(crate::resources::service(app).unwrap()).unwrap(),
+        ),
+    }
+    .with_available_deployment(2)
+}
+
+/// An app whose table was created in an earlier pass (its ARN is in the status).
+fn with_known_table(mut app: MetricsApp) -> MetricsApp {
+    app.status = Some(crd::MetricsAppStatus {
+        table: Some(crd::TableStatus {
+            name: "team-metrics".into(),
+            arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/team-metrics".into()),
+            status: Some("ACTIVE".into()),
+            ..crd::TableStatus::default()
+        }),
+        ..crd::MetricsAppStatus::default()
+    });
+    app
+}
+
+#[tokio::test]
+async fn a_failing_table_does_not_hold_back_a_new_image() {
+    let app = with_known_table(MetricsApp::test().finalized());
+    let live = live_of(&app);
+    let mut next = app.clone();
+    next.spec.image = "ghcr.io/metricsapp/metrics-app:2".into();
+    next.metadata.generation = Some(2);
+    let (result, exchanges, _) = pass(
+        next.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![
+                // A new operator process re-applies what it has no record of; unchanged
+                // objects keep their resourceVersion, so no Event.
+                Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+                Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+                Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+                Expect::patch(DEPLOYMENT_PATH),
+                Expect::event("DeploymentUpdated"),
+                Expect::event("AwsUnavailable"),
+                Expect::status(&next),
+            ],
+        },
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(2)));
+    assert_eq!(
+        exchanges[3]
+            .body
+            .pointer("/spec/template/spec/containers/0/image"),
+        Some(&Value::from("ghcr.io/metricsapp/metrics-app:2"))
+    );
+    let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
+    assert_eq!(condition(&status, "TableReady")["reason"], "AwsUnavailable");
+    assert_eq!(condition(&status, "Ready")["status"], "False");
+    assert!(status["table"]["arn"].is_string(), "what was known is kept");
+}
+
+#[tokio::test]
+async fn a_service_the_cluster_refuses_is_reported_and_the_deployment_still_rolls() {
+    let app = with_known_table(MetricsApp::test().finalized());
+    let live = live_of(&app);
+    let mut next = app.clone();
+    next.spec.image = "ghcr.io/metricsapp/metrics-app:2".into();
+    next.spec.service.port = 8081;
+    next.metadata.generation = Some(2);
+    let test = "a_service_the_cluster_refuses_is_reported_and_the_deployment_still_rolls";
+    let Some(aws) = moto(test).await else {
+        return;
+    };
+    // The table exists in moto (tagged with our uid), so only the Service fails.
+    let next = next.with_table(&unique_table("refused"));
+    create_table(&aws.dynamodb, &next).await;
+    let (result, exchanges, _) = pass(
+        next.clone(),
+        aws,
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![
+                Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+                Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+                Expect {
+                    method: "PATCH",
+                    path: SERVICE_PATH,
+                    reason: None,
+                    reply: Reply::Refused(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal error occurred: failed to allocate a serviceIP: range is full",
+                    ),
+                },
+                Expect::patch(DEPLOYMENT_PATH),
+                Expect::event("DeploymentUpdated"),
+                Expect::event("ServiceApplyFailed"),
+                Expect::status(&next),
+            ],
+        },
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(2)));
+    let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
+    let available = condition(&status, "Available");
+    assert_eq!(available["status"], "False");
+    assert_eq!(available["reason"], "ServiceApplyFailed");
+    let message = available["message"].as_str().unwrap();
+    assert!(message.contains("range is full"), "{message}");
+    assert!(message.contains("retried with backoff"), "{message}");
+    assert_eq!(condition(&status, "TableReady")["status"], "True");
+    assert_eq!(condition(&status, "Ready")["reason"], "ServiceApplyFailed");
+    assert_eq!(exchanges[5].body["type"], "Warning");
 }
 
 #[tokio::test]

@@ -9,11 +9,13 @@
 use k8s_openapi::api::apps::v1::DeploymentStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{MetricsAppStatus, TableStatus};
+use crate::crd::{FunctionStatus, MetricsAppStatus, TableStatus};
 
 pub const READY: &str = "Ready";
 pub const TABLE_READY: &str = "TableReady";
+pub const FUNCTIONS_READY: &str = "FunctionsReady";
 pub const AVAILABLE: &str = "Available";
+pub const TERMINAL: &str = "Terminal";
 
 /// Where the table stands after this pass.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,28 +31,51 @@ pub enum TableState {
     },
 }
 
-/// A failed pass, as the conditions tell it.
+/// A failed part of a pass, as the conditions tell it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// CamelCase reason, e.g. `TableConflict`, `Throttled`.
+    /// CamelCase reason, e.g. `TableConflict`, `Throttled`, `ServiceApplyFailed`.
     pub reason: String,
+    /// What AWS or the API server said, with what it was about.
     pub message: String,
-    /// Terminal: retrying cannot help until the spec or the table changes.
+    /// Terminal: retrying cannot help until the spec or the resource changes.
     pub terminal: bool,
 }
 
 /// Where the app's Deployment stands after this pass.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppState {
-    /// The Deployment was applied; its generation and status as last read (`None`
+    /// The Deployment as applied or last seen: its generation and status (`None`
     /// before the first).
     Deployed {
         replicas: i32,
         generation: Option<i64>,
         status: Option<DeploymentStatus>,
     },
-    /// Not applied this pass because the table is not usable yet.
+    /// Not applied because the table has never been usable yet.
     WaitingForTable,
+    /// Not applied (the apply failed) and not known from an earlier pass.
+    Unknown,
+}
+
+/// One function after this pass: its status line and how it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionOutcome {
+    pub status: FunctionStatus,
+    /// Still in the spec (false: removed, being deleted).
+    pub declared: bool,
+    pub state: PartState,
+}
+
+/// How one part (a function) stands after this pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartState {
+    /// Matches the spec; nothing in progress.
+    Settled,
+    /// AWS is working, or more steps follow: what is awaited.
+    InProgress(String),
+    /// The part failed this pass.
+    Failed(Failure),
 }
 
 /// What one pass saw, besides the previous status.
@@ -58,7 +83,11 @@ pub enum AppState {
 pub struct Observation {
     pub generation: Option<i64>,
     pub table: TableState,
+    pub functions: Vec<FunctionOutcome>,
     pub app: AppState,
+    /// An app object (ServiceAccount, ConfigMap, Service, Deployment) that could not
+    /// be applied this pass.
+    pub app_failure: Option<Failure>,
     pub url: Option<String>,
     pub image: String,
 }
@@ -72,32 +101,30 @@ pub fn next_status(
     let previous = previous.cloned().unwrap_or_default();
     let generation = observation.generation;
     let table_ready = table_condition(&observation.table);
+    let functions_ready = functions_condition(&observation.functions);
     let rollout = match &observation.app {
         AppState::Deployed {
             replicas,
             generation,
             status,
         } => rollout(*replicas, *generation, status.as_ref()),
-        AppState::WaitingForTable => Rollout::Progressing(String::new()),
+        AppState::WaitingForTable | AppState::Unknown => Rollout::Progressing(String::new()),
     };
-    let available = match &observation.app {
-        AppState::Deployed {
-            replicas, status, ..
-        } => available_condition(*replicas, status.as_ref()),
-        AppState::WaitingForTable => find(&previous.conditions, AVAILABLE)
-            .map(|condition| Verdict {
-                status: condition.status.clone(),
-                reason: condition.reason.clone(),
-                message: condition.message.clone(),
-            })
-            .unwrap_or_else(|| {
-                Verdict::unknown(
-                    "WaitingForTable",
-                    "the app is deployed once its table is usable",
-                )
-            }),
+    let available = match (&observation.app_failure, &observation.app) {
+        (Some(failure), _) => failure_verdict(failure),
+        (
+            None,
+            AppState::Deployed {
+                replicas, status, ..
+            },
+        ) => available_condition(*replicas, status.as_ref()),
+        (None, AppState::WaitingForTable | AppState::Unknown) => Verdict::unknown(
+            "WaitingForTable",
+            "the app is deployed once its table has been created",
+        ),
     };
-    let ready = ready_condition(&table_ready, &available, &rollout);
+    let terminal = terminal_condition(&observation);
+    let ready = ready_condition(&[&table_ready, &functions_ready, &available], &rollout);
     // The image the app runs is the spec's only once every replica runs it.
     let running_image = match rollout {
         Rollout::Complete => Some(observation.image.clone()),
@@ -106,34 +133,36 @@ pub fn next_status(
     let conditions = [
         (READY, ready),
         (TABLE_READY, table_ready),
+        (FUNCTIONS_READY, functions_ready),
         (AVAILABLE, available),
+        (TERMINAL, terminal),
     ]
     .into_iter()
     .map(|(kind, verdict)| condition(&previous.conditions, kind, verdict, generation, now))
     .collect();
-    let (table, ready_replicas, image) = match (&observation.table, &observation.app) {
-        (
-            TableState::Settled(table) | TableState::InProgress(table),
-            AppState::Deployed { status, .. },
-        ) => (
-            Some(table.clone()),
-            Some(status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)),
-            running_image,
-        ),
-        (TableState::Settled(table) | TableState::InProgress(table), AppState::WaitingForTable) => {
-            (Some(table.clone()), previous.ready_replicas, previous.image)
-        }
-        (TableState::Failed { table, .. }, AppState::Deployed { status, .. }) => (
-            table.clone().or(previous.table),
-            Some(status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)),
-            running_image,
-        ),
-        (TableState::Failed { table, .. }, AppState::WaitingForTable) => (
-            table.clone().or(previous.table),
-            previous.ready_replicas,
-            previous.image,
-        ),
+    let table = match &observation.table {
+        TableState::Settled(table) | TableState::InProgress(table) => Some(table.clone()),
+        TableState::Failed { table, .. } => table.clone().or(previous.table),
     };
+    let (ready_replicas, image) = match &observation.app {
+        AppState::Deployed { status, .. } => (
+            Some(status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)),
+            running_image,
+        ),
+        AppState::WaitingForTable | AppState::Unknown => (previous.ready_replicas, previous.image),
+    };
+    let declared: Vec<&FunctionOutcome> = observation
+        .functions
+        .iter()
+        .filter(|f| f.declared)
+        .collect();
+    let functions_ready = (!declared.is_empty()).then(|| {
+        let settled = declared
+            .iter()
+            .filter(|f| f.state == PartState::Settled)
+            .count();
+        format!("{settled}/{}", declared.len())
+    });
     MetricsAppStatus {
         observed_generation: generation,
         conditions,
@@ -141,6 +170,12 @@ pub fn next_status(
         url: observation.url,
         image,
         ready_replicas,
+        functions: observation
+            .functions
+            .into_iter()
+            .map(|function| function.status)
+            .collect(),
+        functions_ready,
     }
 }
 
@@ -154,7 +189,7 @@ pub fn suspended_status(
     let ready = Verdict::new(
         false,
         "Suspended",
-        "spec.suspend is true: the operator leaves the table and the app as they are",
+        "spec.suspend is true: the operator leaves the table, the functions and the app as they are",
     );
     let ready = condition(&status.conditions, READY, ready, generation, now);
     status.conditions.retain(|c| c.type_ != READY);
@@ -204,6 +239,19 @@ impl Verdict {
     }
 }
 
+fn failure_verdict(failure: &Failure) -> Verdict {
+    let hint = if failure.terminal {
+        "terminal: fix the MetricsApp spec or the resource; not retried before the next resync"
+    } else {
+        "recoverable: retried with backoff"
+    };
+    Verdict::new(
+        false,
+        &failure.reason,
+        format!("{} ({hint})", failure.message),
+    )
+}
+
 fn table_condition(table: &TableState) -> Verdict {
     match table {
         TableState::Settled(table) => Verdict::new(
@@ -220,18 +268,73 @@ fn table_condition(table: &TableState) -> Verdict {
                 table.status.as_deref().unwrap_or("being changed")
             ),
         ),
-        TableState::Failed { failure, .. } => {
-            let hint = if failure.terminal {
-                "terminal: fix the MetricsApp spec or the table; not retried before the next resync"
-            } else {
-                "recoverable: retried with backoff"
-            };
-            Verdict::new(
-                false,
-                &failure.reason,
-                format!("{} ({hint})", failure.message),
-            )
-        }
+        TableState::Failed { failure, .. } => failure_verdict(failure),
+    }
+}
+
+fn functions_condition(functions: &[FunctionOutcome]) -> Verdict {
+    if let Some((function, failure)) = functions.iter().find_map(|f| match &f.state {
+        PartState::Failed(failure) => Some((f, failure)),
+        PartState::Settled | PartState::InProgress(_) => None,
+    }) {
+        let mut failure = failure.clone();
+        failure.message = format!("function {}: {}", function.status.name, failure.message);
+        return failure_verdict(&failure);
+    }
+    let waiting: Vec<String> = functions
+        .iter()
+        .filter_map(|f| match &f.state {
+            PartState::InProgress(what) => Some(format!("{}: {what}", f.status.name)),
+            PartState::Settled | PartState::Failed(_) => None,
+        })
+        .collect();
+    if !waiting.is_empty() {
+        return Verdict::new(false, "FunctionsProgressing", waiting.join("; "));
+    }
+    let declared = functions.iter().filter(|f| f.declared).count();
+    match declared {
+        0 => Verdict::new(true, "NoFunctions", "spec.functions is empty"),
+        1 => Verdict::new(
+            true,
+            "FunctionsActive",
+            "the function is Active and matches the spec",
+        ),
+        n => Verdict::new(
+            true,
+            "FunctionsActive",
+            format!("{n} functions are Active and match the spec"),
+        ),
+    }
+}
+
+/// True when a part failed in a way retrying cannot fix: a machine-readable flag that
+/// tells "fix your spec" from "will retry".
+fn terminal_condition(observation: &Observation) -> Verdict {
+    let table = match &observation.table {
+        TableState::Failed { failure, .. } => Some(("table", failure)),
+        TableState::Settled(_) | TableState::InProgress(_) => None,
+    };
+    let functions = observation.functions.iter().filter_map(|f| match &f.state {
+        PartState::Failed(failure) => Some(("function", failure)),
+        PartState::Settled | PartState::InProgress(_) => None,
+    });
+    let app = observation
+        .app_failure
+        .as_ref()
+        .map(|failure| ("app", failure));
+    let failures: Vec<(&str, &Failure)> = table.into_iter().chain(functions).chain(app).collect();
+    match failures.iter().find(|(_, failure)| failure.terminal) {
+        Some((part, failure)) => Verdict::new(
+            true,
+            &failure.reason,
+            format!("{part}: {}; fix the spec or the resource", failure.message),
+        ),
+        None if failures.is_empty() => Verdict::new(false, "NoFailure", "nothing failed"),
+        None => Verdict::new(
+            false,
+            "Retrying",
+            "every failure is recoverable and retried with backoff",
+        ),
     }
 }
 
@@ -312,20 +415,18 @@ fn rollout(replicas: i32, generation: Option<i64>, status: Option<&DeploymentSta
     }
 }
 
-/// Ready: the table is usable, the app available, and every replica runs the current
-/// spec (so a pipeline waiting for Ready waits for the whole rollout).
-fn ready_condition(table: &Verdict, available: &Verdict, rollout: &Rollout) -> Verdict {
-    if !table.is_true() {
-        return Verdict::new(false, &table.reason, table.message.clone());
-    }
-    if !available.is_true() {
-        return Verdict::new(false, &available.reason, available.message.clone());
+/// Ready: the table is usable, every function matches the spec, the app is available
+/// and every replica runs the current spec (so a pipeline waiting for Ready waits for
+/// the whole rollout). The first part that is not true gives its reason.
+fn ready_condition(parts: &[&Verdict], rollout: &Rollout) -> Verdict {
+    if let Some(part) = parts.iter().find(|part| !part.is_true()) {
+        return Verdict::new(false, &part.reason, part.message.clone());
     }
     match rollout {
         Rollout::Complete => Verdict::new(
             true,
             "Ready",
-            "the table is ready and every replica runs the current spec",
+            "the table and functions are ready and every replica runs the current spec",
         ),
         Rollout::Progressing(message) => Verdict::new(false, "RollingOut", message.clone()),
         Rollout::Failed(message) => Verdict::new(false, "RolloutFailed", message.clone()),
@@ -373,6 +474,7 @@ mod tests {
             name: "team-metrics".into(),
             arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/team-metrics".into()),
             status: Some(status.into()),
+            ..TableStatus::default()
         }
     }
 
@@ -404,7 +506,9 @@ mod tests {
         Observation {
             generation: Some(3),
             table,
+            functions: Vec::new(),
             app,
+            app_failure: None,
             url: Some("http://metrics.team.svc:80".into()),
             image: "ghcr.io/metricsapp/metrics-app:1".into(),
         }
@@ -549,7 +653,11 @@ mod tests {
                     terminal: false,
                 },
             },
-            AppState::WaitingForTable,
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(1),
+                status: Some(deployment(2, true)),
+            },
         );
         let after = next_status(Some(&before), failed, &at(2));
         assert_eq!(after.table, before.table);
@@ -557,6 +665,161 @@ mod tests {
         assert_eq!(after.image, before.image);
         assert_eq!(get(&after, AVAILABLE), get(&before, AVAILABLE));
         assert_eq!(get(&after, READY).status, "False");
+        assert_eq!(get(&after, READY).reason, "Throttled");
+        assert_eq!(get(&after, TERMINAL).status, "False");
+        assert_eq!(get(&after, TERMINAL).reason, "Retrying");
+    }
+
+    #[test]
+    fn a_refused_child_shows_on_available_with_the_api_servers_message() {
+        let mut obs = observation(
+            TableState::Settled(table("ACTIVE")),
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(1),
+                status: Some(deployment(2, true)),
+            },
+        );
+        obs.app_failure = Some(Failure {
+            reason: "ServiceApplyFailed".into(),
+            message: "Service metrics: Internal error occurred: failed to allocate a serviceIP: range is full".into(),
+            terminal: false,
+        });
+        let status = next_status(None, obs, &at(1));
+        let available = get(&status, AVAILABLE);
+        assert_eq!(available.status, "False");
+        assert_eq!(available.reason, "ServiceApplyFailed");
+        assert!(
+            available.message.contains("range is full"),
+            "{}",
+            available.message
+        );
+        assert_eq!(get(&status, READY).reason, "ServiceApplyFailed");
+        assert_eq!(get(&status, TABLE_READY).status, "True");
+        assert_eq!(status.ready_replicas, Some(2));
+    }
+
+    #[test]
+    fn a_terminal_failure_sets_the_terminal_condition_with_its_reason() {
+        let obs = observation(
+            TableState::Failed {
+                table: None,
+                failure: Failure {
+                    reason: "InvalidTableSpec".into(),
+                    message: "capacity".into(),
+                    terminal: true,
+                },
+            },
+            AppState::WaitingForTable,
+        );
+        let status = next_status(None, obs, &at(1));
+        let terminal = get(&status, TERMINAL);
+        assert_eq!(terminal.status, "True");
+        assert_eq!(terminal.reason, "InvalidTableSpec");
+        assert!(
+            terminal.message.starts_with("table: "),
+            "{}",
+            terminal.message
+        );
+        assert_eq!(get(&status, AVAILABLE).status, "Unknown");
+    }
+
+    fn function(name: &str, state: PartState) -> FunctionOutcome {
+        FunctionOutcome {
+            status: FunctionStatus {
+                name: name.into(),
+                function_name: format!("team-metrics-{name}"),
+                ..FunctionStatus::default()
+            },
+            declared: true,
+            state,
+        }
+    }
+
+    #[test]
+    fn functions_ready_counts_settled_functions_and_names_the_failing_one() {
+        let ready = |functions| {
+            let mut obs = observation(
+                TableState::Settled(table("ACTIVE")),
+                AppState::Deployed {
+                    replicas: 2,
+                    generation: Some(1),
+                    status: Some(deployment(2, true)),
+                },
+            );
+            obs.functions = functions;
+            next_status(None, obs, &at(1))
+        };
+        let none = ready(Vec::new());
+        assert_eq!(get(&none, FUNCTIONS_READY).reason, "NoFunctions");
+        assert_eq!(none.functions_ready, None);
+        assert!(is_ready(Some(&none)));
+
+        let both = ready(vec![
+            function("rollup", PartState::Settled),
+            function("form", PartState::Settled),
+        ]);
+        assert_eq!(both.functions_ready.as_deref(), Some("2/2"));
+        assert_eq!(get(&both, FUNCTIONS_READY).status, "True");
+        assert!(is_ready(Some(&both)));
+
+        let progressing = ready(vec![
+            function(
+                "rollup",
+                PartState::InProgress("LastUpdateStatus is InProgress".into()),
+            ),
+            function("form", PartState::Settled),
+        ]);
+        assert_eq!(progressing.functions_ready.as_deref(), Some("1/2"));
+        let condition = get(&progressing, FUNCTIONS_READY);
+        assert_eq!(condition.reason, "FunctionsProgressing");
+        assert!(
+            condition.message.contains("rollup: LastUpdateStatus"),
+            "{}",
+            condition.message
+        );
+        assert_eq!(get(&progressing, READY).reason, "FunctionsProgressing");
+
+        let failed = ready(vec![
+            function("rollup", PartState::Settled),
+            function(
+                "form",
+                PartState::Failed(Failure {
+                    reason: "FunctionConflict".into(),
+                    message: "belongs to someone else".into(),
+                    terminal: true,
+                }),
+            ),
+        ]);
+        let condition = get(&failed, FUNCTIONS_READY);
+        assert_eq!(condition.reason, "FunctionConflict");
+        assert!(
+            condition.message.starts_with("function form: "),
+            "{}",
+            condition.message
+        );
+        assert_eq!(get(&failed, TERMINAL).status, "True");
+        // The app itself is unaffected by a function's failure.
+        assert_eq!(get(&failed, AVAILABLE).status, "True");
+    }
+
+    #[test]
+    fn a_function_being_removed_is_listed_but_not_counted() {
+        let mut obs = observation(
+            TableState::Settled(table("ACTIVE")),
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(1),
+                status: Some(deployment(2, true)),
+            },
+        );
+        let mut removed = function("old", PartState::InProgress("being deleted".into()));
+        removed.declared = false;
+        obs.functions = vec![function("rollup", PartState::Settled), removed];
+        let status = next_status(None, obs, &at(1));
+        assert_eq!(status.functions_ready.as_deref(), Some("1/1"));
+        assert_eq!(status.functions.len(), 2);
+        assert_eq!(get(&status, FUNCTIONS_READY).reason, "FunctionsProgressing");
     }
 
     #[test]
@@ -601,7 +864,7 @@ mod tests {
         assert_eq!(get(&suspended, READY).status, "False");
         assert_eq!(get(&suspended, TABLE_READY), get(&before, TABLE_READY));
         assert_eq!(suspended.observed_generation, Some(4));
-        assert_eq!(suspended.conditions.len(), 3);
+        assert_eq!(suspended.conditions.len(), 5);
         assert_eq!(
             suspended_status(Some(&suspended), Some(4), &at(3)),
             suspended

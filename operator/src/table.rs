@@ -3,7 +3,7 @@
 
 use kube::ResourceExt;
 use metricsapp_aws::table::{
-    Billing, Capacity, DeletionPolicy, DesiredTable, Owner, StreamView, TableReport,
+    Billing, Capacity, DeletionPolicy, DesiredTable, Owner, StreamView, TableRecord, TableReport,
 };
 
 use crate::crd::{self, BillingMode, MetricsApp, StreamViewType, TableStatus};
@@ -66,21 +66,61 @@ pub fn owner(app: &MetricsApp) -> Result<Owner> {
     })
 }
 
-/// The policy in the spec, or the operator's default when the spec leaves it unset.
+/// Annotation asking the operator to create the table again after it was lost; its
+/// value must be the table's name, so that an old annotation cannot re-create a table
+/// by accident later.
+pub const RECREATE_ANNOTATION: &str = metricsapp_aws::table::RECREATE_ANNOTATION;
+
+/// The policy in the spec; else the one fixed in the status when the table was
+/// created; else the operator's default. Fixing it at creation means a later change of
+/// the operator's default does not change what happens to an existing table.
 pub fn deletion_policy(app: &MetricsApp, default: DeletionPolicy) -> DeletionPolicy {
-    match app.spec.table.deletion_policy {
+    let recorded = app
+        .status
+        .as_ref()
+        .and_then(|status| status.table.as_ref())
+        .and_then(|table| table.deletion_policy);
+    match app.spec.table.deletion_policy.or(recorded) {
         Some(crd::DeletionPolicy::Retain) => DeletionPolicy::Retain,
         Some(crd::DeletionPolicy::Delete) => DeletionPolicy::Delete,
         None => default,
     }
 }
 
+/// What earlier passes recorded in the status about the table.
+pub fn record(app: &MetricsApp) -> Result<TableRecord> {
+    let name = table_name(app)?;
+    let table = app
+        .status
+        .as_ref()
+        .and_then(|status| status.table.as_ref())
+        .filter(|table| table.name == name);
+    Ok(TableRecord {
+        arn: table.and_then(|table| table.arn.clone()),
+        managed_tags: table
+            .map(|table| table.managed_tags.iter().cloned().collect())
+            .unwrap_or_default(),
+        recreate: app.annotations().get(RECREATE_ANNOTATION) == Some(&name),
+    })
+}
+
 /// The table part of the status, from one reconcile pass.
-pub fn table_status(report: &TableReport) -> TableStatus {
+pub fn table_status(
+    report: &TableReport,
+    app: &MetricsApp,
+    default: DeletionPolicy,
+) -> TableStatus {
+    let policy = match deletion_policy(app, default) {
+        DeletionPolicy::Retain => crd::DeletionPolicy::Retain,
+        DeletionPolicy::Delete => crd::DeletionPolicy::Delete,
+    };
     TableStatus {
         name: report.name.clone(),
         arn: report.arn.clone(),
         status: Some(report.status.clone()),
+        stream_arn: report.stream_arn.clone(),
+        deletion_policy: Some(policy),
+        managed_tags: report.managed_tags.iter().cloned().collect(),
     }
 }
 
@@ -190,6 +230,53 @@ mod tests {
         let mut app = MetricsApp::test();
         app.metadata.uid = None;
         assert!(matches!(owner(&app), Err(Error::MissingMetadata(_))));
+    }
+
+    #[test]
+    fn the_policy_fixed_at_creation_outlives_a_new_operator_default() {
+        let mut app = MetricsApp::test();
+        app.status = Some(crd::MetricsAppStatus {
+            table: Some(TableStatus {
+                name: "team-metrics".into(),
+                deletion_policy: Some(crd::DeletionPolicy::Retain),
+                ..TableStatus::default()
+            }),
+            ..crd::MetricsAppStatus::default()
+        });
+        assert_eq!(
+            deletion_policy(&app, DeletionPolicy::Delete),
+            DeletionPolicy::Retain
+        );
+        app.spec.table.deletion_policy = Some(crd::DeletionPolicy::Delete);
+        assert_eq!(
+            deletion_policy(&app, DeletionPolicy::Retain),
+            DeletionPolicy::Delete
+        );
+    }
+
+    #[test]
+    fn the_record_comes_from_the_status_and_the_recreate_annotation_names_the_table() {
+        let mut app = MetricsApp::test();
+        assert_eq!(record(&app).unwrap(), TableRecord::default());
+        app.status = Some(crd::MetricsAppStatus {
+            table: Some(TableStatus {
+                name: "team-metrics".into(),
+                arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/team-metrics".into()),
+                managed_tags: vec!["team".into()],
+                ..TableStatus::default()
+            }),
+            ..crd::MetricsAppStatus::default()
+        });
+        let recorded = record(&app).unwrap();
+        assert!(recorded.arn.is_some());
+        assert!(recorded.managed_tags.contains("team"));
+        assert!(!recorded.recreate);
+        app.annotations_mut()
+            .insert(RECREATE_ANNOTATION.into(), "another-table".into());
+        assert!(!record(&app).unwrap().recreate);
+        app.annotations_mut()
+            .insert(RECREATE_ANNOTATION.into(), "team-metrics".into());
+        assert!(record(&app).unwrap().recreate);
     }
 
     #[test]

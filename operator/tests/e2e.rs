@@ -30,7 +30,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use metricsapp_aws::table::DeletionPolicy;
 use metricsapp_operator::cli::parse_period;
-use metricsapp_operator::controller::{self, Context, Settings};
+use metricsapp_operator::controller::{self, AwsClients, Context, Settings};
 use metricsapp_operator::crd::{self, MetricsApp};
 use metricsapp_operator::metrics::Metrics;
 use metricsapp_operator::resources::AppSettings;
@@ -114,12 +114,21 @@ impl World {
             resync_period: IN_PROCESS_RESYNC,
             default_deletion_policy: DeletionPolicy::Retain,
             app: AppSettings { region },
+            aws_deadline: Duration::from_secs(60),
+            concurrency: 4,
         };
+        let clients = AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(aws),
+            lambda: aws_sdk_lambda::Client::new(aws),
+            s3: aws_sdk_s3::Client::new(aws),
+        };
+        let (caches, writers) = controller::caches();
         let ctx = Arc::new(Context::new(
             self.client.clone(),
-            aws_sdk_dynamodb::Client::new(aws),
+            clients,
             Arc::new(Metrics::default()),
             settings,
+            caches,
             Some("e2e".into()),
         ));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -128,7 +137,10 @@ impl World {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            if let Err(error) = controller::run(ctx, Some(&namespace), shutdown).await {
+            let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            if let Err(error) =
+                controller::run(ctx, writers, Some(&namespace), ready, shutdown).await
+            {
                 panic!("in-process operator: {error}");
             }
         }));

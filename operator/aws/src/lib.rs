@@ -1,4 +1,6 @@
 //! The AWS resources a MetricsApp owns, with no Kubernetes in sight: the operator's
-//! controller maps a MetricsApp spec to these plain types and reports what comes back.
+//! controller maps a MetricsApp spec to these plain types (the app's DynamoDB table and
+//! its Lambda functions) and reports what comes back.
 
+pub mod function;
 pub mod table;

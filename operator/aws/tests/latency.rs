@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{client, on_demand, owner, unique};
-use metricsapp_aws::table::reconcile;
+use metricsapp_aws::table::{TableRecord, reconcile};
 
 const TABLES: usize = 20;
 const NO_OP_PASSES: usize = 10;
@@ -30,17 +30,23 @@ async fn reconcile_latency_against_moto() {
         let owner = owner();
 
         let started = Instant::now();
-        let report = reconcile(&client, &desired, &owner, false).await.unwrap();
+        let report = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+            .await
+            .unwrap();
         create.push(started.elapsed());
         assert!(!report.changes.is_empty());
 
         let started = Instant::now();
-        reconcile(&client, &desired, &owner, false).await.unwrap();
+        reconcile(&client, &desired, &owner, false, &TableRecord::default())
+            .await
+            .unwrap();
         first_check.push(started.elapsed());
 
         for _ in 0..NO_OP_PASSES {
             let started = Instant::now();
-            let report = reconcile(&client, &desired, &owner, false).await.unwrap();
+            let report = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+                .await
+                .unwrap();
             no_op.push(started.elapsed());
             assert!(report.settled && report.changes.is_empty());
         }

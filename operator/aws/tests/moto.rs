@@ -4,17 +4,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    PointInTimeRecoverySpecification, ScalarAttributeType, StreamViewType,
+    PointInTimeRecoverySpecification, ScalarAttributeType, StreamViewType, Tag,
 };
 use common::{arn, client, create_by_hand, exists, on_demand, owner, tags, unique};
 use metricsapp_aws::table::{
     Billing, Capacity, Change, Deletion, DeletionPolicy, DesiredTable, Owner, StreamView,
-    TableReport, delete, reconcile,
+    TableRecord, TableReport, delete, reconcile,
 };
 
 macro_rules! moto {
@@ -26,13 +26,25 @@ macro_rules! moto {
     };
 }
 
-/// Reconciles until the report is settled (at most 6 passes), returning every change.
+/// Reconciles until the report is settled (at most 6 passes), returning every change,
+/// as for a MetricsApp whose status records nothing yet (and is not kept).
 async fn settle(client: &Client, desired: &DesiredTable, owner: &Owner) -> Vec<Change> {
+    settle_recorded(client, desired, owner, &mut TableRecord::default()).await
+}
+
+/// [`settle`], keeping `record` as the controller keeps it in the MetricsApp's status.
+async fn settle_recorded(
+    client: &Client,
+    desired: &DesiredTable,
+    owner: &Owner,
+    record: &mut TableRecord,
+) -> Vec<Change> {
     let mut changes = Vec::new();
     for _ in 0..6 {
-        let report = reconcile(client, desired, owner, false)
+        let report = reconcile(client, desired, owner, false, record)
             .await
             .expect("reconcile");
+        remember(record, &report);
         changes.extend(report.changes.clone());
         if report.settled {
             return changes;
@@ -42,6 +54,18 @@ async fn settle(client: &Client, desired: &DesiredTable, owner: &Owner) -> Vec<C
         "table {} did not settle; changes so far: {changes:?}",
         desired.name
     );
+}
+
+/// What the controller records from a report: the table's ARN, the tags now managed,
+/// and (once the table is created again) that the re-creation request was served.
+fn remember(record: &mut TableRecord, report: &TableReport) {
+    if report.arn.is_some() {
+        record.arn = report.arn.clone();
+    }
+    record.managed_tags = report.managed_tags.clone();
+    if report.changes.contains(&Change::Created) {
+        record.recreate = false;
+    }
 }
 
 /// Everything a user can read about the table, to show a pass changed nothing.
@@ -158,7 +182,9 @@ async fn creates_the_table_with_the_app_layout_and_owner_tags() {
         ..on_demand(&name)
     };
 
-    let report = reconcile(&client, &desired, &owner, false).await.unwrap();
+    let report = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
     assert_eq!(report.changes, vec![Change::Created]);
     assert!(!report.settled, "TTL and PITR are only checked once ACTIVE");
     assert_eq!(report.arn, Some(arn(&client, &name).await));
@@ -190,15 +216,19 @@ async fn creates_the_table_with_the_app_layout_and_owner_tags() {
         ])
     );
 
-    let second = reconcile(&client, &desired, &owner, false).await.unwrap();
+    let second = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
     assert_eq!(
         second,
         TableReport {
             name: name.clone(),
             arn: report.arn.clone(),
+            stream_arn: None,
             status: "ACTIVE".into(),
             changes: vec![],
             settled: true,
+            managed_tags: BTreeSet::from(["team".to_owned()]),
         }
     );
 }
@@ -219,7 +249,9 @@ async fn a_settled_table_gets_no_write() {
     settle(&client, &desired, &owner).await;
 
     let before = snapshot(&client, &name).await;
-    let report = reconcile(&client, &desired, &owner, false).await.unwrap();
+    let report = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
     let after = snapshot(&client, &name).await;
     assert_eq!(report.changes, vec![]);
     assert!(report.settled);
@@ -286,9 +318,15 @@ async fn switches_billing_mode_both_ways_and_changes_capacity() {
         BillingMode::PayPerRequest
     );
     // moto still reports the old throughput here; the next pass must not act on it.
-    let report = reconcile(&client, &on_demand(&name), &owner, false)
-        .await
-        .unwrap();
+    let report = reconcile(
+        &client,
+        &on_demand(&name),
+        &owner,
+        false,
+        &TableRecord::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.changes, vec![]);
     assert!(report.settled);
 }
@@ -410,7 +448,9 @@ async fn changing_the_stream_view_first_turns_the_old_stream_off() {
         stream: Some(StreamView::KeysOnly),
         ..on_demand(&name)
     };
-    let report = reconcile(&client, &keys_only, &owner, false).await.unwrap();
+    let report = reconcile(&client, &keys_only, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
     assert_eq!(
         report.changes,
         vec![Change::Stream {
@@ -437,13 +477,17 @@ async fn billing_and_stream_changes_take_one_pass_each() {
         stream: Some(StreamView::KeysOnly),
         ..on_demand(&name)
     };
-    let first = reconcile(&client, &desired, &owner, false).await.unwrap();
+    let first = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
     assert_eq!(first.changes.len(), 1, "{:?}", first.changes);
     assert!(matches!(first.changes[0], Change::Billing { .. }));
     assert!(!first.settled);
     assert_eq!(describe(&client, &name).await.stream, None);
 
-    let second = reconcile(&client, &desired, &owner, false).await.unwrap();
+    let second = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
     assert_eq!(
         second.changes,
         vec![Change::Stream {
@@ -451,7 +495,9 @@ async fn billing_and_stream_changes_take_one_pass_each() {
             to: Some(StreamView::KeysOnly)
         }]
     );
-    let third = reconcile(&client, &desired, &owner, false).await.unwrap();
+    let third = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
     assert!(third.settled && third.changes.is_empty());
 }
 
@@ -460,11 +506,16 @@ async fn sets_and_removes_user_tags_and_keeps_owner_tags() {
     let client = moto!("sets_and_removes_user_tags_and_keeps_owner_tags");
     let name = unique("tags");
     let owner = owner();
+    let mut record = TableRecord::default();
     let first = DesiredTable {
         tags: BTreeMap::from([("team".into(), "data".into()), ("old".into(), "x".into())]),
         ..on_demand(&name)
     };
-    settle(&client, &first, &owner).await;
+    settle_recorded(&client, &first, &owner, &mut record).await;
+    assert_eq!(
+        record.managed_tags,
+        BTreeSet::from(["old".to_owned(), "team".to_owned()])
+    );
 
     let second = DesiredTable {
         tags: BTreeMap::from([
@@ -473,7 +524,7 @@ async fn sets_and_removes_user_tags_and_keeps_owner_tags() {
         ]),
         ..on_demand(&name)
     };
-    let changes = settle(&client, &second, &owner).await;
+    let changes = settle_recorded(&client, &second, &owner, &mut record).await;
     assert_eq!(
         changes,
         vec![Change::Tags {
@@ -489,6 +540,225 @@ async fn sets_and_removes_user_tags_and_keeps_owner_tags() {
     assert_eq!(actual.get("cost-center").map(String::as_str), Some("42"));
     assert!(!actual.contains_key("old"));
     assert_eq!(actual.get("metricsapp.dev/uid"), Some(&owner.uid));
+    assert_eq!(
+        record.managed_tags,
+        BTreeSet::from(["cost-center".to_owned(), "team".to_owned()])
+    );
+}
+
+/// Tags `name` behind the operator's back, as AWS Backup, cost allocation or an
+/// organization's tag policy would.
+async fn tag_by_hand(client: &Client, name: &str, tags: &[(&str, &str)]) {
+    let tags = tags
+        .iter()
+        .map(|(key, value)| Tag::builder().key(*key).value(*value).build().unwrap())
+        .collect();
+    client
+        .tag_resource()
+        .resource_arn(arn(client, name).await)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .expect("TagResource by hand");
+}
+
+#[tokio::test]
+async fn tags_added_by_someone_else_survive_a_pass() {
+    let client = moto!("tags_added_by_someone_else_survive_a_pass");
+    let name = unique("foreigntags");
+    let owner = owner();
+    let mut record = TableRecord::default();
+    let desired = DesiredTable {
+        tags: BTreeMap::from([("team".into(), "data".into())]),
+        ..on_demand(&name)
+    };
+    settle_recorded(&client, &desired, &owner, &mut record).await;
+    tag_by_hand(
+        &client,
+        &name,
+        &[("aws-backup:plan", "daily"), ("CostCenter", "1234")],
+    )
+    .await;
+
+    let report = reconcile(&client, &desired, &owner, false, &record)
+        .await
+        .unwrap();
+    assert_eq!(report.changes, vec![]);
+    assert!(report.settled);
+    let actual = tags(&client, &name).await;
+    assert_eq!(
+        actual.get("aws-backup:plan").map(String::as_str),
+        Some("daily")
+    );
+    assert_eq!(actual.get("CostCenter").map(String::as_str), Some("1234"));
+    assert_eq!(actual.get("team").map(String::as_str), Some("data"));
+}
+
+#[tokio::test]
+async fn a_managed_tag_removed_from_the_spec_is_removed_and_foreign_tags_stay() {
+    let client = moto!("a_managed_tag_removed_from_the_spec_is_removed_and_foreign_tags_stay");
+    let name = unique("managedtags");
+    let owner = owner();
+    let mut record = TableRecord::default();
+    let with_team = DesiredTable {
+        tags: BTreeMap::from([("team".into(), "data".into())]),
+        ..on_demand(&name)
+    };
+    settle_recorded(&client, &with_team, &owner, &mut record).await;
+    tag_by_hand(&client, &name, &[("CostCenter", "1234")]).await;
+
+    let changes = settle_recorded(&client, &on_demand(&name), &owner, &mut record).await;
+    assert_eq!(
+        changes,
+        vec![Change::Tags {
+            set: BTreeMap::new(),
+            removed: vec!["team".into()],
+        }]
+    );
+    let actual = tags(&client, &name).await;
+    assert!(!actual.contains_key("team"), "{actual:?}");
+    assert_eq!(actual.get("CostCenter").map(String::as_str), Some("1234"));
+    assert_eq!(actual.get("metricsapp.dev/uid"), Some(&owner.uid));
+    assert!(record.managed_tags.is_empty());
+}
+
+#[tokio::test]
+async fn a_table_deleted_behind_our_back_is_lost_until_recreation_is_asked() {
+    let client = moto!("a_table_deleted_behind_our_back_is_lost_until_recreation_is_asked");
+    let name = unique("lost");
+    let owner = owner();
+    let mut record = TableRecord::default();
+    let desired = on_demand(&name);
+    settle_recorded(&client, &desired, &owner, &mut record).await;
+    let created_arn = arn(&client, &name).await;
+    assert_eq!(record.arn.as_deref(), Some(created_arn.as_str()));
+    put_item(&client, &name).await;
+
+    client
+        .delete_table()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+
+    for _ in 0..2 {
+        let error = reconcile(&client, &desired, &owner, false, &record)
+            .await
+            .unwrap_err();
+        assert_eq!(error.reason(), "TableLost");
+        assert!(error.is_terminal());
+        let message = error.to_string();
+        assert!(message.contains(&created_arn), "{message}");
+        assert!(
+            message.contains(&format!("metricsapp.dev/recreate-table={name}")),
+            "{message}"
+        );
+        assert!(!exists(&client, &name).await, "not re-created empty");
+    }
+
+    record.recreate = true;
+    let report = reconcile(&client, &desired, &owner, false, &record)
+        .await
+        .unwrap();
+    assert_eq!(report.changes, vec![Change::Created]);
+    assert!(exists(&client, &name).await);
+    assert_eq!(
+        item_count(&client, &name).await,
+        0,
+        "an empty table, as asked"
+    );
+    remember(&mut record, &report);
+    assert!(!record.recreate);
+    assert_eq!(
+        settle_recorded(&client, &desired, &owner, &mut record).await,
+        vec![]
+    );
+}
+
+#[tokio::test]
+async fn the_stream_arn_is_reported_while_the_stream_is_on() {
+    let client = moto!("the_stream_arn_is_reported_while_the_stream_is_on");
+    let owner = owner();
+    let latest_stream_arn = |client: Client, name: String| async move {
+        client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .expect("DescribeTable")
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .map(str::to_owned)
+    };
+
+    // Created with the stream on.
+    let name = unique("streamarn");
+    let desired = DesiredTable {
+        stream: Some(StreamView::NewAndOldImages),
+        ..on_demand(&name)
+    };
+    let created = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
+    let stream_arn = latest_stream_arn(client.clone(), name.clone())
+        .await
+        .expect("moto reports LatestStreamArn");
+    assert!(stream_arn.contains("/stream/"), "{stream_arn}");
+    assert_eq!(created.stream_arn.as_deref(), Some(stream_arn.as_str()));
+    settle(&client, &desired, &owner).await;
+    let settled = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
+    assert!(settled.settled);
+    assert_eq!(settled.stream_arn.as_deref(), Some(stream_arn.as_str()));
+
+    // Turned on by a later pass: the pass that enables it reports it.
+    let name = unique("streamarnlater");
+    settle(&client, &on_demand(&name), &owner).await;
+    let on = DesiredTable {
+        stream: Some(StreamView::KeysOnly),
+        ..on_demand(&name)
+    };
+    let enabled = reconcile(&client, &on, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        enabled.changes,
+        vec![Change::Stream {
+            from: None,
+            to: Some(StreamView::KeysOnly)
+        }]
+    );
+    let stream_arn = latest_stream_arn(client.clone(), name.clone())
+        .await
+        .expect("LatestStreamArn");
+    assert_eq!(enabled.stream_arn.as_deref(), Some(stream_arn.as_str()));
+
+    // Turned off: nothing to wire to, whatever AWS keeps reporting.
+    let disabled = reconcile(
+        &client,
+        &on_demand(&name),
+        &owner,
+        false,
+        &TableRecord::default(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        disabled.changes[..],
+        [Change::Stream { to: None, .. }]
+    ));
+    assert_eq!(disabled.stream_arn, None);
+    let next = reconcile(
+        &client,
+        &on_demand(&name),
+        &owner,
+        false,
+        &TableRecord::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.stream_arn, None);
 }
 
 #[tokio::test]
@@ -563,9 +833,15 @@ async fn an_unowned_table_is_a_conflict_without_adopt_and_is_left_alone() {
     let name = unique("unowned");
     create_by_hand(&client, &name, &[("team", "theirs")]).await;
 
-    let error = reconcile(&client, &on_demand(&name), &owner(), false)
-        .await
-        .unwrap_err();
+    let error = reconcile(
+        &client,
+        &on_demand(&name),
+        &owner(),
+        false,
+        &TableRecord::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.reason(), "TableConflict");
     assert!(error.is_terminal());
     let message = error.to_string();
@@ -589,7 +865,9 @@ async fn an_unowned_table_is_adopted_when_asked() {
         ..on_demand(&name)
     };
 
-    let report = reconcile(&client, &desired, &owner, true).await.unwrap();
+    let report = reconcile(&client, &desired, &owner, true, &TableRecord::default())
+        .await
+        .unwrap();
     assert_eq!(
         report.changes,
         vec![Change::Adopted, Change::PointInTimeRecovery { to: true }]
@@ -599,7 +877,9 @@ async fn an_unowned_table_is_adopted_when_asked() {
         Some(&owner.uid)
     );
     // Once adopted it is ours: no adopt flag needed any more.
-    let next = reconcile(&client, &desired, &owner, false).await.unwrap();
+    let next = reconcile(&client, &desired, &owner, false, &TableRecord::default())
+        .await
+        .unwrap();
     assert!(next.settled && next.changes.is_empty(), "{next:?}");
 }
 
@@ -615,9 +895,15 @@ async fn a_table_owned_by_another_metricsapp_is_a_conflict_even_with_adopt() {
         namespace: "elsewhere".into(),
         ..owner()
     };
-    let error = reconcile(&client, &on_demand(&name), &second, true)
-        .await
-        .unwrap_err();
+    let error = reconcile(
+        &client,
+        &on_demand(&name),
+        &second,
+        true,
+        &TableRecord::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.reason(), "TableConflict");
     let message = error.to_string();
     assert!(message.contains(&first.uid), "names the owner: {message}");
@@ -654,9 +940,15 @@ async fn a_table_with_other_keys_is_incompatible_and_not_adopted() {
         .await
         .unwrap();
 
-    let error = reconcile(&client, &on_demand(&name), &owner(), true)
-        .await
-        .unwrap_err();
+    let error = reconcile(
+        &client,
+        &on_demand(&name),
+        &owner(),
+        true,
+        &TableRecord::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.reason(), "IncompatibleTable");
     assert!(error.is_terminal());
     let message = error.to_string();
@@ -672,9 +964,15 @@ async fn a_table_with_other_keys_is_incompatible_and_not_adopted() {
 async fn an_invalid_spec_is_refused_before_any_call() {
     let client = moto!("an_invalid_spec_is_refused_before_any_call");
     let name = format!("{} with spaces", unique("bad"));
-    let error = reconcile(&client, &on_demand(&name), &owner(), false)
-        .await
-        .unwrap_err();
+    let error = reconcile(
+        &client,
+        &on_demand(&name),
+        &owner(),
+        false,
+        &TableRecord::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.reason(), "InvalidTableSpec");
     assert!(error.is_terminal());
     assert!(error.to_string().contains("table name"), "{error}");
@@ -689,9 +987,15 @@ async fn an_unreachable_endpoint_is_recoverable() {
     drop(listener);
     let client = common::client_at(&format!("http://127.0.0.1:{port}")).await;
 
-    let error = reconcile(&client, &on_demand(&unique("down")), &owner(), false)
-        .await
-        .unwrap_err();
+    let error = reconcile(
+        &client,
+        &on_demand(&unique("down")),
+        &owner(),
+        false,
+        &TableRecord::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.reason(), "AwsUnavailable");
     assert!(!error.is_terminal());
     assert!(error.to_string().contains("DescribeTable"), "{error}");
@@ -896,9 +1200,10 @@ async fn two_passes_racing_to_create_the_table_both_succeed() {
     let name = unique("race");
     let owner = owner();
     let desired = on_demand(&name);
+    let record = TableRecord::default();
     let (first, second) = tokio::join!(
-        reconcile(&client, &desired, &owner, false),
-        reconcile(&client, &desired, &owner, false)
+        reconcile(&client, &desired, &owner, false, &record),
+        reconcile(&client, &desired, &owner, false, &record)
     );
     let (first, second) = (first.unwrap(), second.unwrap());
     let created = [&first, &second]

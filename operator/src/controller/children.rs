@@ -1,10 +1,20 @@
-//! The app's Kubernetes objects, applied with server-side apply only when they differ
-//! from what was last applied.
+//! The app's Kubernetes objects, read from the watch caches and applied with
+//! server-side apply only when something may differ.
+//!
+//! Whether to apply is decided from what the operator last applied (kept in memory:
+//! the hash of the object it sent and the resourceVersion the API server answered) and
+//! the resourceVersion the watch cache holds. Same hash and same resourceVersion: the
+//! object is as the operator left it, so nothing is sent. Anything else (a spec change,
+//! a `kubectl edit`, a deleted label, an operator restart) sends the apply; server-side
+//! apply of an unchanged object writes nothing, so only a real difference becomes a
+//! write, and the answer's resourceVersion tells whether one was made. A hand edit
+//! reverted that way is reported as `DriftCorrected`.
 
 use std::fmt::Debug;
 
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,37 +24,133 @@ use super::events::{publish, update_note};
 use super::{Context, key};
 use crate::crd::MetricsApp;
 use crate::resources;
-use crate::status::AppState;
+use crate::status::{AppState, Failure};
 use crate::{Error, MANAGER, Result};
 
-/// Applies the app's ServiceAccount, ConfigMap, Service and Deployment (skipping each
-/// one whose live copy already carries the hash of what would be applied) and reports
-/// the Deployment's state.
-pub(super) async fn apply_app(app: &MetricsApp, ctx: &Context) -> Result<AppState> {
+/// What the operator last applied to one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Hash of the object as sent.
+    pub hash: String,
+    /// resourceVersion the API server answered with.
+    pub resource_version: Option<String>,
+}
+
+/// Whether an apply is needed, from the last apply and the cached resourceVersion.
+pub fn needs_apply(hash: &str, cached: Option<&str>, last: Option<&Applied>) -> bool {
+    match (cached, last) {
+        (Some(cached), Some(last)) => {
+            last.hash != hash || last.resource_version.as_deref() != Some(cached)
+        }
+        (None, _) | (_, None) => true,
+    }
+}
+
+/// What an apply did, from the resourceVersions before and after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The object did not exist.
+    Created,
+    /// The object was re-created after someone deleted it.
+    Recreated,
+    /// The object changed because the spec (or the operator) asks for something new.
+    Updated,
+    /// The object had been changed by someone else and was put back.
+    DriftCorrected,
+    /// The apply changed nothing.
+    Unchanged,
+}
+
+pub fn outcome(
+    hash: &str,
+    cached: Option<&str>,
+    last: Option<&Applied>,
+    after: Option<&str>,
+) -> Outcome {
+    let spec_unchanged = last.is_some_and(|last| last.hash == hash);
+    match cached {
+        None if spec_unchanged => Outcome::Recreated,
+        None => Outcome::Created,
+        Some(before) if Some(before) == after => Outcome::Unchanged,
+        Some(_) if spec_unchanged => Outcome::DriftCorrected,
+        Some(_) => Outcome::Updated,
+    }
+}
+
+/// Applies the app's ServiceAccount, ConfigMap, Service and Deployment. A refused
+/// object does not stop the others (a Service the cluster cannot allocate must not
+/// hold back a new image): the first refusal is returned with the Deployment's state.
+pub(super) async fn apply_app(app: &MetricsApp, ctx: &Context) -> (AppState, Option<Failure>) {
+    match apply_all(app, ctx).await {
+        Ok(outcome) => outcome,
+        Err(error) => (AppState::Unknown, Some(failure("app objects", &error))),
+    }
+}
+
+async fn apply_all(app: &MetricsApp, ctx: &Context) -> Result<(AppState, Option<Failure>)> {
     let namespace = app
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
-    let service_account = resources::service_account(app)?;
-    apply_child(app, ctx, &namespace, "ServiceAccount", service_account).await?;
     let config_map = resources::config_map(app, &ctx.settings.app)?;
     let deployment = resources::deployment(app, &config_map)?;
-    apply_child(app, ctx, &namespace, "ConfigMap", config_map).await?;
-    apply_child(app, ctx, &namespace, "Service", resources::service(app)?).await?;
-    let deployment = apply_child(app, ctx, &namespace, "Deployment", deployment).await?;
-    Ok(AppState::Deployed {
-        replicas: app.spec.replicas,
-        generation: deployment.metadata.generation,
-        status: deployment.status,
-    })
+    let caches = &ctx.caches;
+    let mut failures = Vec::new();
+    let service_account = resources::service_account(app)?;
+    let cached = version(&caches.service_accounts, &service_account);
+    if let Err(failure) = apply_child(app, ctx, &namespace, cached, service_account).await {
+        failures.push(failure);
+    }
+    let cached = version(&caches.config_maps, &config_map);
+    if let Err(failure) = apply_child(app, ctx, &namespace, cached, config_map).await {
+        failures.push(failure);
+    }
+    let service = resources::service(app)?;
+    let cached = version(&caches.services, &service);
+    if let Err(failure) = apply_child(app, ctx, &namespace, cached, service).await {
+        failures.push(failure);
+    }
+    let reference = ObjectRef::from_obj(&deployment);
+    let live = caches.deployments.get(&reference);
+    let cached = live.as_ref().and_then(|d| d.resource_version());
+    let deployment = match apply_child(app, ctx, &namespace, cached, deployment).await {
+        Ok(Some(applied)) => Some(applied),
+        Ok(None) => live.map(|live| live.as_ref().clone()),
+        Err(failure) => {
+            failures.push(failure);
+            live.map(|live| live.as_ref().clone())
+        }
+    };
+    let state = match deployment {
+        Some(deployment) => AppState::Deployed {
+            replicas: app.spec.replicas,
+            generation: deployment.metadata.generation,
+            status: deployment.status,
+        },
+        None => AppState::Unknown,
+    };
+    Ok((state, failures.into_iter().next()))
 }
 
+fn version<K, C>(store: &kube::runtime::reflector::Store<C>, object: &K) -> Option<String>
+where
+    K: Resource<DynamicType = ()>,
+    C: Resource<DynamicType = ()> + Clone,
+{
+    let reference = ObjectRef::<C>::new(&object.name_any()).within(&object.namespace()?);
+    store
+        .get(&reference)
+        .and_then(|cached| cached.resource_version())
+}
+
+/// Applies `desired` when [`needs_apply`] says so; returns the object as applied, or
+/// `None` when nothing was sent.
 async fn apply_child<K>(
     app: &MetricsApp,
     ctx: &Context,
     namespace: &str,
-    kind: &'static str,
+    cached: Option<String>,
     desired: K,
-) -> Result<K>
+) -> Result<Option<K>, Failure>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -52,25 +158,161 @@ where
         + Serialize
         + DeserializeOwned,
 {
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let kind = K::kind(&()).into_owned();
     let name = desired.name_any();
-    let desired = resources::with_applied_hash(kind, desired)?;
-    let live = api.get_opt(&name).await?;
-    if let Some(live) = &live
-        && resources::applied_hash(live) == resources::applied_hash(&desired)
-    {
-        return Ok(live.clone());
+    let record = format!("{kind}/{namespace}/{name}");
+    let hash = resources::hash_of("app object", &desired).map_err(|e| failure(&kind, &e))?;
+    let last = ctx.last_applied(&record);
+    if !needs_apply(&hash, cached.as_deref(), last.as_ref()) {
+        return Ok(None);
     }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     let params = PatchParams::apply(MANAGER).force();
-    let applied = api.patch(&name, &params, &Patch::Apply(&desired)).await?;
-    let (reason, note) = match &live {
-        None => (format!("{kind}Created"), format!("created {kind} {name}")),
-        Some(live) => (
+    let applied = api
+        .patch(&name, &params, &Patch::Apply(&desired))
+        .await
+        .map_err(|error| failure(&format!("{kind} {name}"), &Error::Kube(error)))
+        .map_err(|mut failure| {
+            failure.reason = format!("{kind}ApplyFailed");
+            failure
+        })?;
+    let after = applied.resource_version();
+    let outcome = outcome(&hash, cached.as_deref(), last.as_ref(), after.as_deref());
+    ctx.remember_applied(
+        record,
+        Applied {
+            hash,
+            resource_version: after,
+        },
+    );
+    let (type_, reason, note) = match outcome {
+        Outcome::Unchanged => return Ok(Some(applied)),
+        Outcome::Created => (
+            EventType::Normal,
+            format!("{kind}Created"),
+            format!("created {kind} {name}"),
+        ),
+        Outcome::Recreated => (
+            EventType::Warning,
+            "DriftCorrected".to_owned(),
+            format!("{kind} {name} was deleted outside the operator; re-created"),
+        ),
+        Outcome::Updated => (
+            EventType::Normal,
             format!("{kind}Updated"),
-            update_note(kind, &name, live, &applied),
+            update_note(
+                &kind,
+                &name,
+                cached_image(ctx, &kind, namespace, &name),
+                &applied,
+            ),
+        ),
+        Outcome::DriftCorrected => (
+            EventType::Warning,
+            "DriftCorrected".to_owned(),
+            format!("{kind} {name} was changed outside the operator; put back to the spec"),
         ),
     };
     info!(app = %key(app), %kind, %name, "{note}");
-    publish(app, ctx, EventType::Normal, &reason, "Apply", note).await;
-    Ok(applied)
+    publish(app, ctx, type_, &reason, "Apply", note).await;
+    Ok(Some(applied))
+}
+
+/// The image the cached Deployment ran before an update, for the Event.
+fn cached_image(ctx: &Context, kind: &str, namespace: &str, name: &str) -> Option<String> {
+    if kind != "Deployment" {
+        return None;
+    }
+    let reference = ObjectRef::new(name).within(namespace);
+    ctx.caches.deployments.get(&reference).and_then(|d| {
+        d.spec
+            .as_ref()?
+            .template
+            .spec
+            .as_ref()?
+            .containers
+            .first()?
+            .image
+            .clone()
+    })
+}
+
+/// A failed apply as the Available condition tells it: the API server's own message,
+/// terminal when the API server calls the object invalid (the spec must change).
+pub fn failure(what: &str, error: &Error) -> Failure {
+    match error {
+        Error::Kube(kube::Error::Api(status)) => Failure {
+            reason: "ApplyFailed".to_owned(),
+            message: format!(
+                "{what}: the API server refused it ({} {}): {}",
+                status.code, status.reason, status.message
+            ),
+            terminal: matches!(status.code, 400 | 422),
+        },
+        other => Failure {
+            reason: other.reason().to_owned(),
+            message: format!("{what}: {other}"),
+            terminal: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(hash: &str, version: &str) -> Applied {
+        Applied {
+            hash: hash.into(),
+            resource_version: Some(version.into()),
+        }
+    }
+
+    #[test]
+    fn an_object_as_the_operator_left_it_is_not_sent_again() {
+        assert!(!needs_apply("h1", Some("7"), Some(&applied("h1", "7"))));
+    }
+
+    #[test]
+    fn a_spec_change_an_edit_a_deletion_or_a_restart_sends_the_apply() {
+        assert!(
+            needs_apply("h2", Some("7"), Some(&applied("h1", "7"))),
+            "spec"
+        );
+        assert!(
+            needs_apply("h1", Some("8"), Some(&applied("h1", "7"))),
+            "edit"
+        );
+        assert!(
+            needs_apply("h1", None, Some(&applied("h1", "7"))),
+            "deleted"
+        );
+        assert!(needs_apply("h1", Some("7"), None), "restart");
+        assert!(needs_apply("h1", None, None), "new");
+    }
+
+    #[test]
+    fn the_outcome_tells_a_revert_from_an_update() {
+        let last = applied("h1", "7");
+        assert_eq!(outcome("h1", None, None, Some("1")), Outcome::Created);
+        assert_eq!(
+            outcome("h1", None, Some(&last), Some("9")),
+            Outcome::Recreated
+        );
+        assert_eq!(
+            outcome("h1", Some("8"), Some(&last), Some("9")),
+            Outcome::DriftCorrected
+        );
+        assert_eq!(
+            outcome("h2", Some("7"), Some(&last), Some("9")),
+            Outcome::Updated
+        );
+        // A status update moved the resourceVersion; the apply changed nothing.
+        assert_eq!(
+            outcome("h1", Some("8"), Some(&last), Some("8")),
+            Outcome::Unchanged
+        );
+        // After a restart the operator cannot tell an edit from a spec change.
+        assert_eq!(outcome("h1", Some("8"), None, Some("9")), Outcome::Updated);
+    }
 }

@@ -1,25 +1,32 @@
-//! Deletion of a MetricsApp, as far as its table is concerned.
+//! Deletion of a MetricsApp, as far as its functions and table are concerned.
 
 use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use metricsapp_aws::table::Deletion;
+use metricsapp_aws::table::{Deletion, DeletionPolicy};
 
+use super::Context;
 use super::events::publish;
-use super::{Context, key};
+use super::functions::publish_deletion;
 use crate::crd::MetricsApp;
-use crate::{Result, table};
+use crate::{Result, function, table};
 
-/// Deletion: keep or delete the table as the policy says; the finalizer helper then
-/// removes the finalizer, and Kubernetes garbage-collects the owned objects.
+/// Deletion: delete or keep each function, then the table, as their policies say; the
+/// finalizer helper then removes the finalizer, and Kubernetes garbage-collects the
+/// owned objects. Functions go first: a stream trigger must not outlive its table.
 pub(super) async fn cleanup(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
+    let owner = table::owner(&app)?;
+    for (name, policy) in functions_to_remove(&app)? {
+        let deletion =
+            metricsapp_aws::function::delete(&ctx.aws.lambda, &name, &owner, policy).await?;
+        publish_deletion(&app, ctx, &name, deletion).await;
+    }
     let policy = table::deletion_policy(&app, ctx.settings.default_deletion_policy);
     let name = table::table_name(&app)?;
-    let owner = table::owner(&app)?;
     let deletion = metricsapp_aws::table::delete(
-        &ctx.dynamodb,
+        &ctx.aws.dynamodb,
         &name,
         &owner,
         policy,
@@ -91,6 +98,28 @@ pub(super) async fn cleanup(app: Arc<MetricsApp>, ctx: &Context) -> Result<Actio
     }
     ctx.metrics
         .forget(&app.namespace().unwrap_or_default(), &app.name_any());
-    ctx.forget(&key(&app));
+    ctx.forget(&app);
     Ok(Action::await_change())
+}
+
+/// Every function of the app, declared or removed but not yet deleted, with the
+/// policy that applies to it.
+fn functions_to_remove(app: &MetricsApp) -> Result<Vec<(String, DeletionPolicy)>> {
+    let mut functions = Vec::new();
+    for spec in &app.spec.functions {
+        functions.push((
+            function::function_name(app, spec)?,
+            function::deletion_policy(spec.deletion_policy),
+        ));
+    }
+    let recorded = app.status.iter().flat_map(|status| &status.functions);
+    for old in recorded {
+        if !functions.iter().any(|(name, _)| *name == old.function_name) {
+            functions.push((
+                old.function_name.clone(),
+                function::deletion_policy(old.deletion_policy),
+            ));
+        }
+    }
+    Ok(functions)
 }

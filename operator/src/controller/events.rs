@@ -7,7 +7,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::{Context, key};
-use crate::crd::MetricsApp;
+use crate::crd::{MetricsApp, MetricsAppStatus};
 use crate::status::{self, Failure};
 
 /// Events for the table changes of one pass. Changes to a table that had already
@@ -55,7 +55,7 @@ pub(super) async fn publish_table_events(
         return;
     }
     let updates = updates.join("; ");
-    if settled_for_this_generation(app) {
+    if settled_for_this_generation(app, status::TABLE_READY) {
         publish(
             app,
             ctx,
@@ -81,19 +81,39 @@ pub(super) async fn publish_table_events(
     }
 }
 
-/// A failure already shown by the TableReady condition was reported by an Event when
-/// it first appeared: repeating it on every retry would only add noise.
-pub(super) fn already_reported(app: &MetricsApp, failure: &Failure) -> bool {
+/// A failure already shown by the condition `kind` was reported by an Event when it
+/// first appeared: repeating it on every retry would only add noise.
+pub(super) fn already_reported(app: &MetricsApp, kind: &str, failure: &Failure) -> bool {
     app.status
         .as_ref()
-        .and_then(|status| status::find_condition(status, status::TABLE_READY))
+        .and_then(|status| status::find_condition(status, kind))
         .is_some_and(|condition| condition.status == "False" && condition.reason == failure.reason)
 }
 
-fn settled_for_this_generation(app: &MetricsApp) -> bool {
+/// One Warning Event for each failure that its condition did not show before.
+pub(super) async fn publish_failures(
+    app: &MetricsApp,
+    ctx: &Context,
+    next: &MetricsAppStatus,
+    failures: &[(&'static str, &'static str, Failure)],
+) {
+    for (kind, action, failure) in failures {
+        if already_reported(app, kind, failure) {
+            continue;
+        }
+        let note = status::find_condition(next, kind)
+            .map_or_else(|| failure.message.clone(), |c| c.message.clone());
+        publish(app, ctx, EventType::Warning, &failure.reason, action, note).await;
+    }
+}
+
+/// True when the condition `kind` was True for the current generation: a change found
+/// now was not asked for by the spec, so someone changed the resource behind the
+/// operator's back.
+pub(super) fn settled_for_this_generation(app: &MetricsApp, kind: &str) -> bool {
     app.status.as_ref().is_some_and(|status| {
         status.conditions.iter().any(|condition| {
-            condition.type_ == status::TABLE_READY
+            condition.type_ == kind
                 && condition.status == "True"
                 && condition.observed_generation == app.metadata.generation
         })
@@ -101,15 +121,18 @@ fn settled_for_this_generation(app: &MetricsApp) -> bool {
 }
 
 /// Says what changed in words users look for: the image, for a Deployment.
-pub(super) fn update_note<K: Serialize>(kind: &str, name: &str, before: &K, after: &K) -> String {
-    let image = |object: &K| {
-        serde_json::to_value(object).ok().and_then(|value| {
-            value
-                .pointer("/spec/template/spec/containers/0/image")
-                .and_then(|image| image.as_str().map(str::to_owned))
-        })
-    };
-    match (image(before), image(after)) {
+pub(super) fn update_note<K: Serialize>(
+    kind: &str,
+    name: &str,
+    before_image: Option<String>,
+    after: &K,
+) -> String {
+    let after_image = serde_json::to_value(after).ok().and_then(|value| {
+        value
+            .pointer("/spec/template/spec/containers/0/image")
+            .and_then(|image| image.as_str().map(str::to_owned))
+    });
+    match (before_image, after_image) {
         (Some(before), Some(after)) if before != after => {
             format!("updated {kind} {name}: image {before} → {after}")
         }

@@ -1,19 +1,25 @@
-//! The reconciler: for each MetricsApp, bring its table and its app to the spec,
-//! report the outcome in its status, Events and metrics, and on deletion retain or
-//! delete the table before the finalizer lets the object go.
+//! The reconciler: for each MetricsApp, bring its table, its functions and its app to
+//! the spec, report the outcome in its status, Events and metrics, and on deletion
+//! retain or delete its AWS resources before the finalizer lets the object go.
 //!
-//! Requeue policy, per object:
-//! - table settled and nothing failed: check again after the resync period (this is
-//!   what finds table drift, which no Kubernetes watch can see);
-//! - table still CREATING/UPDATING or with changes left (DynamoDB takes one at a time):
-//!   a short delay that grows 2s, 4s, 8s ... up to 60s;
-//! - terminal table error (bad input AWS refuses, a table owned by someone else):
-//!   reported in the conditions and checked again only at the resync period, so a
-//!   broken spec does not hot-loop against AWS;
-//! - any other error: exponential backoff from 2s up to 5 minutes (`error_policy`).
+//! The three parts converge independently: a throttled or broken table does not hold
+//! back a new image, a refused Service does not stop the table, a failing function
+//! stops neither. Each part reports on its own condition; every failure ends in a
+//! status write and one Warning Event when it first appears.
+//!
+//! Requeue policy, per object (the shortest wait any part asks for):
+//! - everything settled, or only terminal failures: the resync period (this is what
+//!   finds drift in AWS, which no Kubernetes watch can see; terminal problems are not
+//!   hot-looped against AWS);
+//! - a part still settling (table CREATING/UPDATING, a function update in progress,
+//!   more steps to come): a short delay that grows 2s, 4s, 8s ... up to 60s;
+//! - a recoverable failure: exponential backoff from 2s up to 5 minutes, never
+//!   shorter than what the failure asks for (DynamoDB's LimitExceeded clears slowly);
+//! - a failed status write or finalizer update: the same backoff (`error_policy`).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,30 +29,36 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use metricsapp_aws::table::{DeletionPolicy, TableReport};
+use metricsapp_aws::table::DeletionPolicy;
 use serde_json::json;
 use tracing::warn;
 
-use self::children::apply_app;
+use self::children::{Applied, apply_app};
 use self::cleanup::cleanup;
-use self::events::{already_reported, publish, publish_table_events};
+use self::events::publish_failures;
+use self::functions::reconcile_functions;
+use self::table_part::reconcile_table;
 
-mod children;
+pub mod children;
 mod cleanup;
 mod events;
+mod functions;
+mod table_part;
 
 use crate::crd::{MetricsApp, MetricsAppStatus};
 use crate::metrics::Metrics;
 use crate::resources::{self, AppSettings};
-use crate::status::{self, AppState, Failure, Observation, TableState};
-use crate::{Error, FINALIZER, MANAGER, Result, table};
+use crate::status::{self, AppState, Failure, Observation, PartState, TableState};
+use crate::{Error, FINALIZER, MANAGER, Result};
 
-/// Shortest and longest wait while a table settles.
+/// Shortest and longest wait while a part settles.
 const SETTLE_FIRST: Duration = Duration::from_secs(2);
 const SETTLE_MAX: Duration = Duration::from_secs(60);
 /// Shortest and longest wait after a recoverable error.
@@ -59,18 +71,75 @@ pub struct Settings {
     pub resync_period: Duration,
     pub default_deletion_policy: DeletionPolicy,
     pub app: AppSettings,
+    /// Longest time the AWS side of one part (the table, the functions) may take in a
+    /// pass; past it the part is reported as timed out and retried.
+    pub aws_deadline: Duration,
+    /// Reconciles running at once.
+    pub concurrency: u16,
+}
+
+/// The AWS clients the operator uses.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// The watch caches of the app's objects: the Deployment whole (its status tells the
+/// rollout), the others as metadata only (a resourceVersion is all the operator
+/// compares).
+#[derive(Clone)]
+pub struct Caches {
+    pub deployments: Store<Deployment>,
+    pub services: Store<PartialObjectMeta<Service>>,
+    pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+    pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
+}
+
+/// The writing side of [`Caches`], fed by the watches (or by tests).
+pub struct CacheWriters {
+    pub deployments: reflector::store::Writer<Deployment>,
+    pub services: reflector::store::Writer<PartialObjectMeta<Service>>,
+    pub config_maps: reflector::store::Writer<PartialObjectMeta<ConfigMap>>,
+    pub service_accounts: reflector::store::Writer<PartialObjectMeta<ServiceAccount>>,
+}
+
+/// Empty caches and their writers.
+pub fn caches() -> (Caches, CacheWriters) {
+    let (deployments, deployments_writer) = reflector::store();
+    let (services, services_writer) = reflector::store();
+    let (config_maps, config_maps_writer) = reflector::store();
+    let (service_accounts, service_accounts_writer) = reflector::store();
+    (
+        Caches {
+            deployments,
+            services,
+            config_maps,
+            service_accounts,
+        },
+        CacheWriters {
+            deployments: deployments_writer,
+            services: services_writer,
+            config_maps: config_maps_writer,
+            service_accounts: service_accounts_writer,
+        },
+    )
 }
 
 /// What every reconcile pass shares.
 pub struct Context {
     pub client: Client,
-    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub aws: AwsClients,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
-    /// Consecutive passes per object (`namespace/name`) spent waiting for the table
-    /// and spent failing, for the growing delays above.
+    pub caches: Caches,
+    /// Consecutive passes per object (`namespace/name`) spent waiting for a part to
+    /// settle and spent failing, for the growing delays above.
     attempts: Mutex<HashMap<String, Attempts>>,
+    /// What the operator last applied to each app object (`Kind/namespace/name`).
+    applied: Mutex<HashMap<String, Applied>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -82,9 +151,10 @@ struct Attempts {
 impl Context {
     pub fn new(
         client: Client,
-        dynamodb: aws_sdk_dynamodb::Client,
+        aws: AwsClients,
         metrics: Arc<Metrics>,
         settings: Settings,
+        caches: Caches,
         instance: Option<String>,
     ) -> Self {
         let reporter = Reporter {
@@ -94,10 +164,12 @@ impl Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            dynamodb,
+            aws,
             metrics,
             settings,
+            caches,
             attempts: Mutex::new(HashMap::new()),
+            applied: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,12 +195,51 @@ impl Context {
         }
     }
 
-    fn forget(&self, key: &str) {
-        let mut attempts = self
-            .attempts
+    fn last_applied(&self, record: &str) -> Option<Applied> {
+        self.applied
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        attempts.remove(key);
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(record)
+            .cloned()
+    }
+
+    fn remember_applied(&self, record: String, applied: Applied) {
+        self.applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(record, applied);
+    }
+
+    /// What this operator process applied so far (tests carry it from pass to pass,
+    /// as one process would).
+    #[cfg(test)]
+    pub(crate) fn applied_records(&self) -> HashMap<String, Applied> {
+        self.applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn carry_applied(&self, records: HashMap<String, Applied>) {
+        self.applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend(records);
+    }
+
+    /// Drops what is kept in memory about a deleted MetricsApp.
+    fn forget(&self, app: &MetricsApp) {
+        let key = key(app);
+        self.attempts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&key);
+        let suffix = format!("/{key}");
+        self.applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|record, _| !record.ends_with(&suffix));
     }
 }
 
@@ -177,6 +288,17 @@ pub fn error_policy(app: Arc<MetricsApp>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(delay)
 }
 
+/// How soon a part wants the next pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Settled, or failed terminally: the resync period.
+    Resync,
+    /// Still settling: a short, growing delay.
+    Settle,
+    /// Failed, recoverable: backoff, at least this long.
+    Retry(Duration),
+}
+
 async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     let key = key(&app);
     let namespace = app
@@ -191,123 +313,114 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(ctx.settings.resync_period));
     }
 
-    let table_result = reconcile_table(&app, ctx).await;
-    let table_state = match &table_result {
-        Ok(report) => {
-            publish_table_events(&app, ctx, &report.name, &report.changes).await;
-            if report.settled {
-                TableState::Settled(table::table_status(report))
-            } else {
-                TableState::InProgress(table::table_status(report))
-            }
-        }
-        Err(error) => {
-            // Changes made before the failure still deserve their Events.
-            if let (Error::Table(table_error), Ok(name)) = (error, table::table_name(&app)) {
-                publish_table_events(&app, ctx, &name, table_error.changes()).await;
-            }
-            TableState::Failed {
-                table: None,
-                failure: failure(error),
-            }
-        }
+    let (table, table_next) = reconcile_table(&app, ctx).await;
+    let stream_arn = match &table {
+        TableState::Settled(table) | TableState::InProgress(table) => table.stream_arn.clone(),
+        TableState::Failed { .. } => app
+            .status
+            .as_ref()
+            .and_then(|status| status.table.as_ref())
+            .and_then(|table| table.stream_arn.clone()),
+    };
+    let functions = reconcile_functions(&app, ctx, stream_arn.as_deref()).await;
+    // The app waits only for a table that has never existed: once it has, a failing or
+    // throttled table must not hold back a new image.
+    let table_known = match &table {
+        TableState::Settled(_) | TableState::InProgress(_) => true,
+        TableState::Failed { .. } => app
+            .status
+            .as_ref()
+            .and_then(|status| status.table.as_ref())
+            .is_some_and(|table| table.arn.is_some()),
+    };
+    let (app_state, app_failure) = if table_known {
+        apply_app(&app, ctx).await
+    } else {
+        (AppState::WaitingForTable, None)
     };
 
-    let app_state = match table_state {
-        TableState::Failed { .. } => AppState::WaitingForTable,
-        TableState::Settled(_) | TableState::InProgress(_) => apply_app(&app, ctx).await?,
-    };
+    let mut nexts = vec![table_next];
+    let mut failures: Vec<(&'static str, &'static str, Failure)> = Vec::new();
+    if let TableState::Failed { failure, .. } = &table {
+        failures.push((status::TABLE_READY, "ReconcileTable", failure.clone()));
+    }
+    for function in &functions {
+        match &function.state {
+            PartState::Settled => nexts.push(Next::Resync),
+            PartState::InProgress(_) => nexts.push(Next::Settle),
+            PartState::Failed(failure) => {
+                nexts.push(if failure.terminal {
+                    Next::Resync
+                } else {
+                    Next::Retry(Duration::ZERO)
+                });
+                if !failures
+                    .iter()
+                    .any(|(kind, ..)| *kind == status::FUNCTIONS_READY)
+                {
+                    failures.push((
+                        status::FUNCTIONS_READY,
+                        "ReconcileFunctions",
+                        failure.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(failure) = &app_failure {
+        nexts.push(if failure.terminal {
+            Next::Resync
+        } else {
+            Next::Retry(Duration::ZERO)
+        });
+        failures.push((status::AVAILABLE, "Apply", failure.clone()));
+    }
 
     let observation = Observation {
         generation: app.metadata.generation,
-        table: table_state,
+        table,
+        functions,
         app: app_state,
+        app_failure,
         url: resources::url(&app),
         image: app.spec.image.clone(),
     };
-    let failed = match &observation.table {
-        TableState::Failed { failure, .. } => Some(failure.clone()),
-        TableState::Settled(_) | TableState::InProgress(_) => None,
-    };
     let status = status::next_status(app.status.as_ref(), observation, &now);
-    if let Some(failure) = failed
-        && !already_reported(&app, &failure)
-    {
-        let note = status::find_condition(&status, status::TABLE_READY).map_or_else(
-            || failure.message.clone(),
-            |condition| condition.message.clone(),
-        );
-        publish(
-            &app,
-            ctx,
-            EventType::Warning,
-            &failure.reason,
-            "ReconcileTable",
-            note,
-        )
-        .await;
+    publish_failures(&app, ctx, &status, &failures).await;
+    for (_, _, failure) in &failures {
+        ctx.metrics.reconcile_failed(&failure.reason);
     }
     patch_status(&app, ctx, &status).await?;
     ctx.metrics
         .set_ready(&namespace, &app.name_any(), status::is_ready(Some(&status)));
-
-    match table_result {
-        Ok(report) if report.settled => {
-            ctx.reset(&key, settling);
-            ctx.reset(&key, failing);
-            Ok(Action::requeue(ctx.settings.resync_period))
-        }
-        Ok(_) => {
-            ctx.reset(&key, failing);
-            let attempt = ctx.bump(&key, settling);
-            Ok(Action::requeue(growing_delay(
-                SETTLE_FIRST,
-                SETTLE_MAX,
-                attempt,
-            )))
-        }
-        Err(error @ Error::Table(_)) | Err(error @ Error::InvalidSpec(_))
-            if is_terminal(&error) =>
-        {
-            ctx.metrics.reconcile_failed(error.reason());
-            warn!(app = %key, %error, reason = error.reason(), "terminal table error; next check at resync");
-            Ok(Action::requeue(ctx.settings.resync_period))
-        }
-        Err(error) => Err(error),
-    }
+    Ok(Action::requeue(next_delay(ctx, &key, &nexts)))
 }
 
-async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> Result<TableReport> {
-    let desired = table::desired_table(app)?;
-    let owner = table::owner(app)?;
-    Ok(
-        metricsapp_aws::table::reconcile(&ctx.dynamodb, &desired, &owner, app.spec.table.adopt)
-            .await?,
-    )
-}
-
-fn is_terminal(error: &Error) -> bool {
-    match error {
-        Error::Table(error) => error.is_terminal(),
-        Error::InvalidSpec(_) => true,
-        Error::Kube(_)
-        | Error::Finalizer(_)
-        | Error::Serialize { .. }
-        | Error::MissingMetadata(_)
-        | Error::Config(_)
-        | Error::LeaderElection(_)
-        | Error::LeaseLost
-        | Error::MetricsServer { .. }
-        | Error::KubeConfig(_) => false,
+/// The shortest wait any part asks for, counting attempts for the growing delays.
+fn next_delay(ctx: &Context, key: &str, nexts: &[Next]) -> Duration {
+    let retry = nexts
+        .iter()
+        .filter_map(|next| match next {
+            Next::Retry(floor) => Some(*floor),
+            Next::Resync | Next::Settle => None,
+        })
+        .max();
+    let settle = nexts.contains(&Next::Settle);
+    let mut delay = ctx.settings.resync_period;
+    match retry {
+        Some(floor) => {
+            let attempt = ctx.bump(key, failing);
+            delay = delay.min(growing_delay(BACKOFF_FIRST, BACKOFF_MAX, attempt).max(floor));
+        }
+        None => ctx.reset(key, failing),
     }
-}
-
-fn failure(error: &Error) -> Failure {
-    Failure {
-        reason: error.reason().to_owned(),
-        message: error.to_string(),
-        terminal: is_terminal(error),
+    if settle {
+        let attempt = ctx.bump(key, settling);
+        delay = delay.min(growing_delay(SETTLE_FIRST, SETTLE_MAX, attempt));
+    } else {
+        ctx.reset(key, settling);
     }
+    delay
 }
 
 async fn patch_status(app: &MetricsApp, ctx: &Context, status: &MetricsAppStatus) -> Result<()> {
@@ -328,14 +441,31 @@ async fn patch_status(app: &MetricsApp, ctx: &Context, status: &MetricsAppStatus
     Ok(())
 }
 
-/// Runs the controller until `shutdown` completes. Fails fast when the CRD is not
-/// installed, rather than retrying a watch that cannot work.
-pub async fn run(
-    ctx: Arc<Context>,
-    namespace: Option<&str>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> Result<()> {
-    let client = ctx.client.clone();
+/// What a pass depends on besides the spec: a change of any of these starts a pass, a
+/// status-only change (the operator's own status writes) does not.
+fn spec_or_lifecycle(app: &MetricsApp) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    predicates::generation(app).hash(&mut hasher);
+    predicates::finalizers(app).hash(&mut hasher);
+    app.metadata.deletion_timestamp.is_some().hash(&mut hasher);
+    app.annotations()
+        .get(crate::table::RECREATE_ANNOTATION)
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Drops what the operator never reads from a cached object, to keep the caches small.
+fn prune<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Lists MetricsApps once: fails when the CRD is missing or the operator may not list
+/// them. Readiness waits for it.
+pub async fn can_list(client: &Client, namespace: Option<&str>) -> Result<()> {
     let apps: Api<MetricsApp> = match namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
@@ -347,28 +477,78 @@ pub async fn run(
                 "cannot list MetricsApps ({error}); is the CRD installed (kubectl apply --server-side -f crds/metricsapp.yaml) and is the operator allowed to list them?"
             ))
         })?;
+    Ok(())
+}
+
+/// Runs the controller until `shutdown` completes, feeding `writers`. Fails fast when
+/// the CRD is not installed, rather than retrying a watch that cannot work; `ready` is
+/// set once MetricsApps could be listed.
+pub async fn run(
+    ctx: Arc<Context>,
+    writers: CacheWriters,
+    namespace: Option<&str>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<()> {
+    let client = ctx.client.clone();
+    can_list(&client, namespace).await?;
+    ready.store(true, Ordering::Relaxed);
+    let apps: Api<MetricsApp> = match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
-    Controller::new(apps, watcher::Config::default().any_semantic())
+    let (reader, writer) = reflector::store();
+    let apps_stream = watcher(apps, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(prune)
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_lifecycle, Default::default());
+    let deployments = watcher(
+        namespaced_or_all::<Deployment>(&client, namespace),
+        owned.clone(),
+    )
+    .default_backoff()
+    .modify(prune)
+    .reflect(writers.deployments)
+    .touched_objects();
+    let services = watcher(
+        namespaced_or_all::<PartialObjectMeta<Service>>(&client, namespace),
+        owned.clone(),
+    )
+    .default_backoff()
+    .modify(prune)
+    .reflect(writers.services)
+    .touched_objects();
+    let config_maps = watcher(
+        namespaced_or_all::<PartialObjectMeta<ConfigMap>>(&client, namespace),
+        owned.clone(),
+    )
+    .default_backoff()
+    .modify(prune)
+    .reflect(writers.config_maps)
+    .touched_objects();
+    let service_accounts = watcher(
+        namespaced_or_all::<PartialObjectMeta<ServiceAccount>>(&client, namespace),
+        owned,
+    )
+    .default_backoff()
+    .modify(prune)
+    .reflect(writers.service_accounts)
+    .touched_objects();
+    let config = kube::runtime::controller::Config::default()
         // A rollout changes the Deployment's status many times a second; one pass
         // after the burst is enough.
-        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
-        .owns(
-            namespaced_or_all::<Deployment>(&client, namespace),
-            owned.clone(),
-        )
-        .owns(
-            namespaced_or_all::<Service>(&client, namespace),
-            owned.clone(),
-        )
-        .owns(
-            namespaced_or_all::<ConfigMap>(&client, namespace),
-            owned.clone(),
-        )
-        .owns(
-            namespaced_or_all::<ServiceAccount>(&client, namespace),
-            owned,
-        )
+        .debounce(Duration::from_secs(1))
+        .concurrency(ctx.settings.concurrency);
+    Controller::for_stream(apps_stream, reader)
+        .with_config(config)
+        .owns_stream(deployments)
+        .owns_stream(services)
+        .owns_stream(config_maps)
+        .owns_stream(service_accounts)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -26,10 +26,6 @@ pub use service_account::{IRSA_ROLE_ANNOTATION, service_account};
 use crate::crd::MetricsApp;
 use crate::{Error, Result};
 
-/// Annotation holding the hash of the object as the operator last applied it: equal
-/// hashes mean an apply would change nothing, so it is skipped.
-pub const APPLIED_HASH_ANNOTATION: &str = "metricsapp.dev/applied-hash";
-
 /// What the operator knows besides the spec when it builds the app's objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSettings {
@@ -80,27 +76,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// Marks `object` with the hash of its own content (computed before the mark).
-pub fn with_applied_hash<K: Resource + Serialize>(what: &'static str, mut object: K) -> Result<K> {
-    let hash = hash_of(what, &object)?;
-    object
-        .annotations_mut()
-        .insert(APPLIED_HASH_ANNOTATION.into(), hash);
-    Ok(object)
-}
-
-/// The hash the operator last applied to a live object, if any.
-pub fn applied_hash<K: Resource>(object: &K) -> Option<&str> {
-    object
-        .annotations()
-        .get(APPLIED_HASH_ANNOTATION)
-        .map(String::as_str)
-}
-
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::core::v1::ConfigMap;
-
     use super::*;
     use crate::fixtures::MetricsAppExt;
 
@@ -126,21 +103,19 @@ mod tests {
     }
 
     #[test]
-    fn applied_hash_changes_with_content_only() {
+    fn the_hash_changes_with_content_only() {
         let app = MetricsApp::test();
         let settings = AppSettings {
             region: "us-east-1".into(),
         };
-        let first = with_applied_hash("ConfigMap", config_map(&app, &settings).unwrap()).unwrap();
-        let again = with_applied_hash("ConfigMap", config_map(&app, &settings).unwrap()).unwrap();
-        assert_eq!(applied_hash(&first), applied_hash(&again));
+        let first = hash_of("ConfigMap", &config_map(&app, &settings).unwrap()).unwrap();
+        let again = hash_of("ConfigMap", &config_map(&app, &settings).unwrap()).unwrap();
+        assert_eq!(first, again);
         let other_region = AppSettings {
             region: "eu-west-1".into(),
         };
-        let other =
-            with_applied_hash("ConfigMap", config_map(&app, &other_region).unwrap()).unwrap();
-        assert_ne!(applied_hash(&first), applied_hash(&other));
-        assert_eq!(applied_hash(&ConfigMap::default()), None);
-        assert_eq!(applied_hash(&first).unwrap().len(), 64);
+        let other = hash_of("ConfigMap", &config_map(&app, &other_region).unwrap()).unwrap();
+        assert_ne!(first, other);
+        assert_eq!(first.len(), 64);
     }
 }

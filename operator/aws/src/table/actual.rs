@@ -26,6 +26,8 @@ pub struct ActualTable {
     /// Indexes AWS reports as not ACTIVE (being created, updated or deleted).
     pub busy_indexes: Vec<String>,
     pub stream: Option<StreamView>,
+    /// `LatestStreamArn` while the stream is enabled, `None` otherwise.
+    pub stream_arn: Option<String>,
     /// `None` when not described (only ACTIVE tables are: nothing can change before).
     pub time_to_live: Option<TimeToLive>,
     /// `None` when not described (only ACTIVE tables are).

@@ -1,6 +1,9 @@
-//! One reconcile pass over the table: create it when absent; otherwise check who owns
-//! it and that it has the app's layout, then apply the planned steps (at most one
-//! UpdateTable per pass) and report where it stands.
+//! One reconcile pass over the table: create it when absent (unless it was ours and is
+//! lost, see [`start`]); otherwise check who owns it and that it has the app's layout,
+//! then apply the planned steps (at most one UpdateTable per pass) and report where it
+//! stands.
+
+use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -13,16 +16,24 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_types::error::operation::BuildError;
 
 use super::actual::ActualTable;
-use super::describe::{Read, describe};
+use super::describe::{Read, describe, stream_arn};
 use super::ownership::{Ownership, owner_tags, ownership};
-use super::plan::{BillingUpdate, Step, plan, validate, waiting_on, wanted_tags};
-use super::{Billing, Change, DesiredTable, Error, Owner, StreamView, TableReport, layout};
+use super::plan::{
+    BillingUpdate, Start, Step, managed_tags, plan, start, validate, waiting_on, wanted_tags,
+};
+use super::{
+    Billing, Change, DesiredTable, Error, Owner, StreamView, TableRecord, TableReport, layout,
+};
 
 /// Brings the table one pass closer to `desired` and reports where it stands.
 ///
-/// Creates the table when absent. An existing table must carry `owner`'s uid tag, or
-/// have no owner tag and `adopt` set (it is then tagged as ours); any other table is a
-/// terminal [`Error::Conflict`] and is not touched. A table whose keys differ from the
+/// Creates the table when absent and `record` says it never existed (or asks for it
+/// again with `recreate`); a table the operator had created or adopted that is now
+/// absent is a terminal [`Error::TableLost`] and is not re-created empty. An existing
+/// table must carry `owner`'s uid tag, or have no owner tag and `adopt` set (it is then
+/// tagged as ours); any other table is a terminal [`Error::Conflict`] and is not
+/// touched. A tag is removed only when it is in `record.managed_tags` and the spec no
+/// longer has it: tags set by others (AWS Backup, cost allocation) are kept. A table whose keys differ from the
 /// app's layout is a terminal [`Error::IncompatibleTable`]. While the table is CREATING
 /// or UPDATING nothing is changed. `settled` is true only when nothing was changed and
 /// nothing is in progress: the controller requeues soon while it is false.
@@ -31,11 +42,13 @@ pub async fn reconcile(
     desired: &DesiredTable,
     owner: &Owner,
     adopt: bool,
+    record: &TableRecord,
 ) -> Result<TableReport, Error> {
     validate(desired, owner)?;
-    let actual = match describe(client, &desired.name, Read::Everything).await? {
-        Some(actual) => actual,
-        None => match create(client, desired, owner).await? {
+    let described = describe(client, &desired.name, Read::Everything).await?;
+    let actual = match start(&desired.name, described, record)? {
+        Start::Existing(actual) => *actual,
+        Start::Create => match create(client, desired, owner).await? {
             Some(report) => return Ok(report),
             // Someone created it between our DescribeTable and CreateTable.
             None => describe(client, &desired.name, Read::Everything)
@@ -47,7 +60,7 @@ pub async fn reconcile(
                 })?,
         },
     };
-    update(client, desired, owner, adopt, actual).await
+    update(client, desired, owner, adopt, &record.managed_tags, actual).await
 }
 
 async fn update(
@@ -55,6 +68,7 @@ async fn update(
     desired: &DesiredTable,
     owner: &Owner,
     adopt: bool,
+    managed: &BTreeSet<String>,
     mut actual: ActualTable,
 ) -> Result<TableReport, Error> {
     let mut changes = Vec::new();
@@ -66,9 +80,11 @@ async fn update(
             return Ok(TableReport {
                 name: actual.name,
                 arn: actual.arn,
+                stream_arn: actual.stream_arn,
                 status: actual.status,
                 changes,
                 settled: false,
+                managed_tags: managed_tags(desired),
             });
         }
         Ownership::Unowned if adopt => true,
@@ -101,18 +117,20 @@ async fn update(
         changes.push(Change::Adopted);
     }
 
-    let steps = plan(desired, &actual, owner);
+    let steps = plan(desired, &actual, owner, managed);
     let waiting = waiting_on(desired, &actual);
     let mut status = actual.status.clone();
+    let mut stream = actual.stream_arn.clone();
     for step in &steps {
         let applied = apply(client, &actual, step)
             .await
             .map_err(|e| e.after(&changes))?;
-        if let Some(after) = applied {
-            status = after;
-        }
         changes.push(step.change());
         if step.is_update_table() {
+            status = status_of(applied.as_ref(), "UPDATING");
+            if let Some(description) = &applied {
+                stream = stream_arn(description);
+            }
             // The table is UPDATING now; later UpdateTable steps wait for the next pass.
             break;
         }
@@ -124,8 +142,10 @@ async fn update(
         settled: changes.is_empty() && waiting.is_empty() && actual.is_active(),
         name: actual.name,
         arn: actual.arn,
+        stream_arn: stream,
         status,
         changes,
+        managed_tags: managed_tags(desired),
     })
 }
 
@@ -174,17 +194,24 @@ async fn create(
     Ok(Some(TableReport {
         name: name.clone(),
         arn: description.and_then(|d| d.table_arn()).map(str::to_owned),
+        stream_arn: description.and_then(stream_arn),
         status: status_of(description, "CREATING"),
         changes: vec![Change::Created],
         // TTL and point-in-time recovery can only be set once the table is ACTIVE.
         settled: false,
+        managed_tags: managed_tags(desired),
     }))
 }
 
-/// Applies one step; returns the table status AWS reports after an UpdateTable.
-async fn apply(client: &Client, table: &ActualTable, step: &Step) -> Result<Option<String>, Error> {
+/// Applies one step; returns the table as AWS describes it after an UpdateTable (its
+/// status, and the stream ARN a stream step changes).
+async fn apply(
+    client: &Client,
+    table: &ActualTable,
+    step: &Step,
+) -> Result<Option<TableDescription>, Error> {
     let name = &table.name;
-    let mut status = None;
+    let mut described = None;
     match step {
         Step::Tags { set, removed } => {
             if !set.is_empty() {
@@ -241,7 +268,7 @@ async fn apply(client: &Client, table: &ActualTable, step: &Step) -> Result<Opti
                 .send()
                 .await
                 .map_err(|e| Error::from_sdk("UpdateTable", name, e))?;
-            status = Some(status_of(output.table_description(), "UPDATING"));
+            described = output.table_description().cloned();
         }
         Step::Stream { to, .. } => {
             let output = client
@@ -251,11 +278,11 @@ async fn apply(client: &Client, table: &ActualTable, step: &Step) -> Result<Opti
                 .send()
                 .await
                 .map_err(|e| Error::from_sdk("UpdateTable", name, e))?;
-            status = Some(status_of(output.table_description(), "UPDATING"));
+            described = output.table_description().cloned();
         }
     }
     tracing::info!(table = %name, change = %step.change(), "table changed");
-    Ok(status)
+    Ok(described)
 }
 
 fn billing_request(

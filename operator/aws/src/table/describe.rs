@@ -141,10 +141,22 @@ pub fn from_description(name: &str, description: &TableDescription) -> ActualTab
             .filter(|spec| spec.stream_enabled())
             .and_then(|spec| spec.stream_view_type())
             .and_then(stream_view),
+        stream_arn: stream_arn(description),
         time_to_live: None,
         point_in_time_recovery: None,
         tags: BTreeMap::new(),
     }
+}
+
+/// `LatestStreamArn` while the stream is enabled. AWS keeps reporting the last stream's
+/// ARN for a while after the stream is turned off (its records stay readable for 24
+/// hours), but nothing new arrives on it: nothing should be wired to it then.
+pub fn stream_arn(description: &TableDescription) -> Option<String> {
+    description
+        .stream_specification()
+        .filter(|spec| spec.stream_enabled())
+        .and(description.latest_stream_arn())
+        .map(str::to_owned)
 }
 
 fn capacity(throughput: Option<&ProvisionedThroughputDescription>) -> Capacity {
@@ -330,6 +342,33 @@ mod tests {
         assert_eq!(
             table.stream, None,
             "a disabled stream is off whatever its view"
+        );
+    }
+
+    #[test]
+    fn stream_arn_is_read_only_while_the_stream_is_enabled() {
+        let stream_arn =
+            "arn:aws:dynamodb:us-east-1:123456789012:table/t1/stream/2026-12-01T00:00:00.000";
+        let with_stream = |enabled: bool| {
+            let mut description = description(BillingMode::PayPerRequest);
+            description.stream_specification = Some(
+                StreamSpecification::builder()
+                    .stream_enabled(enabled)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build()
+                    .unwrap(),
+            );
+            description.latest_stream_arn = Some(stream_arn.to_owned());
+            description
+        };
+        let on = from_description("t1", &with_stream(true));
+        assert_eq!(on.stream, Some(StreamView::NewImage));
+        assert_eq!(on.stream_arn.as_deref(), Some(stream_arn));
+        // AWS keeps reporting the old stream's ARN after the stream is turned off.
+        assert_eq!(from_description("t1", &with_stream(false)).stream_arn, None);
+        assert_eq!(
+            from_description("t1", &description(BillingMode::PayPerRequest)).stream_arn,
+            None
         );
     }
 

@@ -3,10 +3,19 @@
 //! terminal error will fail the same way until someone changes the spec or the table,
 //! so the controller reports it and waits for a change instead of retrying.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use super::Change;
+use super::{Change, RECREATE_ANNOTATION};
+
+/// The least wait before retrying after LimitExceededException. The limits DynamoDB
+/// reports with it clear as other control-plane work finishes (tables CREATING,
+/// UPDATING or DELETING at once; concurrent index or stream changes), which takes
+/// minutes rather than the seconds of a throttling backoff: retrying sooner only adds
+/// to the operations that keep the limit reached.
+const LIMIT_EXCEEDED_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// An AWS SDK error, kept whole as the source of an [`Error`].
 pub type AwsError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -25,8 +34,7 @@ pub enum Error {
     IncompatibleTable { table: String, differences: String },
 
     /// The spec asks for something DynamoDB does not allow, found before calling AWS
-    /// (`source` is `None`) or refused by AWS (ValidationException,
-    /// LimitExceededException). Terminal.
+    /// (`source` is `None`) or refused by AWS (ValidationException). Terminal.
     #[error("invalid table spec for `{table}`: {problem}")]
     InvalidSpec {
         table: String,
@@ -39,6 +47,22 @@ pub enum Error {
     /// policy may be fixed without touching the MetricsApp.
     #[error("{operation} on table `{table}`: access denied: {detail}")]
     AccessDenied {
+        operation: &'static str,
+        table: String,
+        detail: String,
+        #[source]
+        source: AwsError,
+    },
+
+    /// A DynamoDB limit was reached (LimitExceededException): too many tables CREATING
+    /// at once, too many concurrent control-plane operations. These clear by themselves
+    /// as other operations finish. Recoverable, but not soon: see
+    /// [`Error::retry_after`]. For a limit that does not clear (an account's table
+    /// quota) the slow retry costs little and the message carries AWS's words.
+    #[error(
+        "{operation} on table `{table}`: a DynamoDB limit was reached (retrying later): {detail}"
+    )]
+    LimitExceeded {
         operation: &'static str,
         table: String,
         detail: String,
@@ -67,7 +91,7 @@ pub enum Error {
     },
 
     /// The table vanished between two calls (deleted behind our back). Recoverable: the
-    /// next pass sees it absent and creates it.
+    /// next pass sees it absent, and creates it or reports [`Error::TableLost`].
     #[error("{operation} on table `{table}`: the table no longer exists")]
     TableGone {
         operation: &'static str,
@@ -75,6 +99,20 @@ pub enum Error {
         #[source]
         source: AwsError,
     },
+
+    /// A table the operator created or adopted (recorded with `arn`) no longer exists:
+    /// it was deleted, and its items with it. Terminal: an empty table in its place
+    /// would hide the loss, so the operator creates one only when the user asks
+    /// (the [`RECREATE_ANNOTATION`] annotation on the MetricsApp).
+    #[error(
+        "table `{table}` ({arn}) was created or adopted by this operator but no longer exists: it was \
+         deleted, and the data it held is gone from that table. The operator will not \
+         create an empty table in its place on its own. To get the data back, restore a \
+         backup to a table named `{table}` and set table.adopt: true; to start again with \
+         an empty table, run `kubectl annotate mapp <this MetricsApp> {annotation}={table}`",
+        annotation = RECREATE_ANNOTATION
+    )]
+    TableLost { table: String, arn: String },
 
     /// The endpoint does not implement an operation the operator needs (dynalite has no
     /// TTL, point-in-time recovery or backups). Terminal: retrying will not add it.
@@ -135,9 +173,11 @@ impl Error {
             Error::Conflict { .. }
             | Error::IncompatibleTable { .. }
             | Error::InvalidSpec { .. }
+            | Error::TableLost { .. }
             | Error::Unsupported { .. } => true,
             Error::AfterChanges { source, .. } => source.is_terminal(),
             Error::AccessDenied { .. }
+            | Error::LimitExceeded { .. }
             | Error::Throttled { .. }
             | Error::TableBusy { .. }
             | Error::TableGone { .. }
@@ -153,9 +193,11 @@ impl Error {
             Error::IncompatibleTable { .. } => "IncompatibleTable",
             Error::InvalidSpec { .. } => "InvalidTableSpec",
             Error::AccessDenied { .. } => "AccessDenied",
+            Error::LimitExceeded { .. } => "LimitExceeded",
             Error::Throttled { .. } => "Throttled",
             Error::TableBusy { .. } => "TableBusy",
             Error::TableGone { .. } => "TableGone",
+            Error::TableLost { .. } => "TableLost",
             Error::Unsupported { .. } => "UnsupportedOperation",
             Error::AwsUnavailable { .. } => "AwsUnavailable",
             Error::UnexpectedResponse { .. } => "UnexpectedAwsResponse",
@@ -172,12 +214,36 @@ impl Error {
             | Error::IncompatibleTable { .. }
             | Error::InvalidSpec { .. }
             | Error::AccessDenied { .. }
+            | Error::LimitExceeded { .. }
             | Error::Throttled { .. }
             | Error::TableBusy { .. }
             | Error::TableGone { .. }
+            | Error::TableLost { .. }
             | Error::Unsupported { .. }
             | Error::AwsUnavailable { .. }
             | Error::UnexpectedResponse { .. } => &[],
+        }
+    }
+
+    /// The least time to wait before retrying, when this error needs longer than the
+    /// controller's usual backoff (the controller uses it as the minimum): 60 s for
+    /// [`Error::LimitExceeded`], whose limits clear as other table operations finish,
+    /// which takes minutes. `None` for every other error.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::LimitExceeded { .. } => Some(LIMIT_EXCEEDED_RETRY_AFTER),
+            Error::AfterChanges { source, .. } => source.retry_after(),
+            Error::Conflict { .. }
+            | Error::IncompatibleTable { .. }
+            | Error::InvalidSpec { .. }
+            | Error::AccessDenied { .. }
+            | Error::Throttled { .. }
+            | Error::TableBusy { .. }
+            | Error::TableGone { .. }
+            | Error::TableLost { .. }
+            | Error::Unsupported { .. }
+            | Error::AwsUnavailable { .. }
+            | Error::UnexpectedResponse { .. } => None,
         }
     }
 
@@ -242,6 +308,12 @@ impl Error {
                 detail,
                 source,
             },
+            Kind::LimitExceeded => Error::LimitExceeded {
+                operation,
+                table,
+                detail,
+                source,
+            },
             Kind::Throttled => Error::Throttled {
                 operation,
                 table,
@@ -279,6 +351,7 @@ impl Error {
 enum Kind {
     Invalid,
     AccessDenied,
+    LimitExceeded,
     Throttled,
     Busy,
     Gone,
@@ -289,9 +362,8 @@ enum Kind {
 impl Kind {
     fn of_code(code: &str) -> Kind {
         match code {
-            "ValidationException" | "LimitExceededException" | "SerializationException" => {
-                Kind::Invalid
-            }
+            "ValidationException" | "SerializationException" => Kind::Invalid,
+            "LimitExceededException" => Kind::LimitExceeded,
             "AccessDeniedException"
             | "UnrecognizedClientException"
             | "InvalidSignatureException"
@@ -319,11 +391,7 @@ mod tests {
 
     #[test]
     fn codes_that_retrying_cannot_fix_are_terminal() {
-        for code in [
-            "ValidationException",
-            "LimitExceededException",
-            "UnknownOperationException",
-        ] {
+        for code in ["ValidationException", "UnknownOperationException"] {
             let kind = Kind::of_code(code);
             assert!(
                 matches!(kind, Kind::Invalid | Kind::Unsupported),
@@ -347,6 +415,58 @@ mod tests {
         );
         assert_eq!(Kind::of_code("ResourceInUseException"), Kind::Busy);
         assert_eq!(Kind::of_code("InternalServerError"), Kind::Unavailable);
+    }
+
+    /// An SDK error as DynamoDB would answer it, with `code`.
+    fn service_error(
+        code: &str,
+    ) -> SdkError<aws_sdk_dynamodb::operation::create_table::CreateTableError, ()> {
+        let metadata = aws_sdk_dynamodb::error::ErrorMetadata::builder()
+            .code(code)
+            .message("Subscriber limit exceeded: too many tables in CREATING")
+            .build();
+        SdkError::service_error(
+            aws_sdk_dynamodb::operation::create_table::CreateTableError::generic(metadata),
+            (),
+        )
+    }
+
+    #[test]
+    fn limit_exceeded_is_retried_no_sooner_than_its_floor() {
+        assert_eq!(Kind::of_code("LimitExceededException"), Kind::LimitExceeded);
+        let error = Error::from_sdk("CreateTable", "t", service_error("LimitExceededException"));
+        assert!(
+            matches!(
+                error,
+                Error::LimitExceeded {
+                    operation: "CreateTable",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            !error.is_terminal(),
+            "the limit clears as other operations finish"
+        );
+        assert_eq!(error.reason(), "LimitExceeded");
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(60)));
+        assert!(error.to_string().contains("too many tables"), "{error}");
+
+        let after = error.after(&[Change::Adopted]);
+        assert_eq!(after.reason(), "LimitExceeded");
+        assert!(!after.is_terminal());
+        assert_eq!(after.retry_after(), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn only_limit_exceeded_asks_for_a_longer_wait() {
+        let throttled = Error::from_sdk("CreateTable", "t", service_error("ThrottlingException"));
+        assert_eq!(throttled.reason(), "Throttled");
+        assert_eq!(throttled.retry_after(), None);
+        let invalid = Error::from_sdk("CreateTable", "t", service_error("ValidationException"));
+        assert!(invalid.is_terminal());
+        assert_eq!(invalid.retry_after(), None);
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //!
 //! Layout: this file holds the plain types the controller speaks in. Pure logic, no I/O:
 //! `actual` (what AWS describes, as plain data), `layout` (the key schema check),
-//! `ownership` (owner tags), `plan` (desired vs actual → ordered steps), `change`
-//! (Event wording). I/O: `describe` (read the table), `apply` ([`reconcile`]) and
-//! `delete` ([`delete`]). `error` holds the one error type. The controller only uses
-//! what this module re-exports.
+//! `ownership` (owner tags), `plan` (record and describe → create or lost; desired vs
+//! actual → ordered steps), `change` (Event wording). I/O: `describe` (read the table),
+//! `apply` ([`reconcile`]) and `delete` ([`delete`]). `error` holds the one error type.
+//! The controller only uses what this module re-exports.
 
 mod actual;
 mod apply;
@@ -15,10 +15,10 @@ mod delete;
 mod describe;
 mod error;
 mod layout;
-mod ownership;
+pub(crate) mod ownership;
 mod plan;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use actual::{ActualTable, IndexLayout, Layout, TimeToLive};
 pub use apply::reconcile;
@@ -26,6 +26,11 @@ pub use delete::delete;
 pub use error::{AwsError, Error};
 pub use metrics_app_table::Capacity;
 pub use plan::{BillingUpdate, Step, plan, waiting_on};
+
+/// The MetricsApp annotation that asks for a lost table to be created again, empty. Its
+/// value must be the table's name, so that an annotation left behind cannot re-create
+/// a later table of another name. The controller turns it into [`TableRecord::recreate`].
+pub const RECREATE_ANNOTATION: &str = "metricsapp.dev/recreate-table";
 
 /// The table a MetricsApp asks for, in plain terms (no Kubernetes, no SDK types).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +44,25 @@ pub struct DesiredTable {
     pub stream: Option<StreamView>,
     /// User tags. Ownership tags are added on top (see [`Owner`]) and win on conflict.
     pub tags: BTreeMap<String, String>,
+}
+
+/// What the operator recorded about the table in earlier passes (the controller keeps
+/// it in the MetricsApp's status). AWS alone cannot tell "never created" from "created,
+/// then deleted behind our back": without this record a lost table would be silently
+/// re-created empty, and tags set by others would be indistinguishable from ours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableRecord {
+    /// ARN of the table the operator created or adopted; `Some` means "this table
+    /// existed and was ours", so its absence is [`Error::TableLost`].
+    pub arn: Option<String>,
+    /// Tag keys the operator set on the table (user tags from the spec) in earlier
+    /// passes: only these are removed when they leave the spec (see
+    /// [`TableReport::managed_tags`]).
+    pub managed_tags: BTreeSet<String>,
+    /// The user asked to create the table again after it was lost (explicit action,
+    /// see [`RECREATE_ANNOTATION`]). Ignored while the table exists; the controller
+    /// should clear it once a report shows [`Change::Created`].
+    pub recreate: bool,
 }
 
 /// How the table is billed.
@@ -83,6 +107,9 @@ pub struct TableReport {
     pub name: String,
     /// `None` only while AWS has not yet returned it.
     pub arn: Option<String>,
+    /// The table stream's ARN (DescribeTable's `LatestStreamArn`) while the stream is
+    /// enabled, `None` otherwise: Lambda event source mappings read from it.
+    pub stream_arn: Option<String>,
     /// As AWS reports it: `CREATING`, `UPDATING`, `ACTIVE`, ...
     pub status: String,
     /// The changes made in this pass, in the order they were made (for Events).
@@ -92,6 +119,9 @@ pub struct TableReport {
     /// (DynamoDB takes one UpdateTable change at a time). The controller requeues
     /// with a short, growing delay while this is false.
     pub settled: bool,
+    /// The user tag keys the operator now manages (the keys of the spec's tags), to
+    /// keep as [`TableRecord::managed_tags`] for the next pass.
+    pub managed_tags: BTreeSet<String>,
 }
 
 /// One change the operator makes (or made) to a table. `Display` says it in the

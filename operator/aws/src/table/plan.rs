@@ -1,5 +1,6 @@
-//! Desired vs actual, with no I/O: the ordered steps that bring an existing table to
-//! the spec, what AWS is still busy with, and the checks on a spec before any call.
+//! Desired vs actual, with no I/O: whether an absent table may be created, the ordered
+//! steps that bring an existing table to the spec, what AWS is still busy with, and the
+//! checks on a spec before any call.
 //!
 //! Steps come in the order they are applied: tags, TTL and point-in-time recovery
 //! first (their own APIs, allowed together on an ACTIVE table), then the UpdateTable
@@ -7,11 +8,42 @@
 //! table in UPDATING, so a pass applies the first UpdateTable step only and the next
 //! pass plans again from what AWS then describes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::actual::{ActualTable, TimeToLive};
 use super::ownership::owner_tags;
-use super::{Billing, Capacity, Change, DesiredTable, Error, Owner, StreamView};
+use super::{Billing, Capacity, Change, DesiredTable, Error, Owner, StreamView, TableRecord};
+
+/// Where a pass starts, from what DescribeTable found and what the operator recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The table exists: check ownership and layout, then compare it with the spec.
+    Existing(Box<ActualTable>),
+    /// The table does not exist and may be created: it was never ours, or the user
+    /// asked for it to be created again.
+    Create,
+}
+
+/// Decides what to do with the table named `table`, as `described` (`None`: absent).
+/// A table the operator created or adopted ([`TableRecord::arn`]) that is now absent
+/// was deleted behind our back with its data: creating an empty one in its place would
+/// hide the loss from every reader, so it is [`Error::TableLost`] until the user asks
+/// for it again ([`TableRecord::recreate`]).
+pub fn start(
+    table: &str,
+    described: Option<ActualTable>,
+    record: &TableRecord,
+) -> Result<Start, Error> {
+    match (described, &record.arn) {
+        (Some(actual), _) => Ok(Start::Existing(Box::new(actual))),
+        (None, None) => Ok(Start::Create),
+        (None, Some(_)) if record.recreate => Ok(Start::Create),
+        (None, Some(arn)) => Err(Error::TableLost {
+            table: table.to_owned(),
+            arn: arn.clone(),
+        }),
+    }
+}
 
 /// One call (or pair of tag calls) that moves the table towards the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,12 +123,19 @@ impl Step {
 /// The steps that bring `actual` to `desired`, in the order to apply them. Empty when
 /// the table matches, and while the table is not ACTIVE (AWS allows no change then).
 /// Ownership and key layout are checked before: this only compares settings.
-pub fn plan(desired: &DesiredTable, actual: &ActualTable, owner: &Owner) -> Vec<Step> {
+/// `managed_tags` are the tag keys the operator set in earlier passes
+/// ([`TableRecord::managed_tags`]): only those are removed when they leave the spec.
+pub fn plan(
+    desired: &DesiredTable,
+    actual: &ActualTable,
+    owner: &Owner,
+    managed_tags: &BTreeSet<String>,
+) -> Vec<Step> {
     if !actual.is_active() {
         return Vec::new();
     }
     let mut steps = Vec::new();
-    steps.extend(tags(desired, actual, owner));
+    steps.extend(tags(desired, actual, owner, managed_tags));
     if let Some(ttl) = &actual.time_to_live {
         steps.extend(time_to_live(desired.ttl_attribute.as_deref(), ttl));
     }
@@ -208,7 +247,21 @@ pub fn wanted_tags(desired: &DesiredTable, owner: &Owner) -> BTreeMap<String, St
     tags
 }
 
-fn tags(desired: &DesiredTable, actual: &ActualTable, owner: &Owner) -> Option<Step> {
+/// The user tag keys this spec makes the operator manage, for the next pass's record.
+pub fn managed_tags(desired: &DesiredTable) -> BTreeSet<String> {
+    desired.tags.keys().cloned().collect()
+}
+
+/// Sets every wanted tag that is missing or differs. Removes a tag only when the
+/// operator set it before (`managed`) and the spec dropped it: tags written by AWS
+/// Backup, cost allocation or an organization's tag policy are not ours to remove.
+/// Owner tags are always wanted, so they are always restored and never removed.
+fn tags(
+    desired: &DesiredTable,
+    actual: &ActualTable,
+    owner: &Owner,
+    managed: &BTreeSet<String>,
+) -> Option<Step> {
     let want = wanted_tags(desired, owner);
     let set: BTreeMap<String, String> = want
         .iter()
@@ -218,7 +271,11 @@ fn tags(desired: &DesiredTable, actual: &ActualTable, owner: &Owner) -> Option<S
     let removed: Vec<String> = actual
         .tags
         .keys()
-        .filter(|key| !want.contains_key(*key) && !key.starts_with(AWS_RESERVED_TAG_PREFIX))
+        .filter(|key| {
+            managed.contains(*key)
+                && !want.contains_key(*key)
+                && !key.starts_with(AWS_RESERVED_TAG_PREFIX)
+        })
         .cloned()
         .collect();
     (!set.is_empty() || !removed.is_empty()).then_some(Step::Tags { set, removed })
@@ -366,6 +423,7 @@ mod tests {
             index_capacity: BTreeMap::from([("by_collection".into(), None)]),
             busy_indexes: Vec::new(),
             stream: None,
+            stream_arn: None,
             time_to_live: Some(TimeToLive::Disabled),
             point_in_time_recovery: Some(false),
             tags: owner_tags(&owner()),
@@ -386,7 +444,10 @@ mod tests {
 
     #[test]
     fn a_matching_table_needs_nothing() {
-        assert_eq!(plan(&desired(), &actual(), &owner()), vec![]);
+        assert_eq!(
+            plan(&desired(), &actual(), &owner(), &BTreeSet::new()),
+            vec![]
+        );
         assert!(waiting_on(&desired(), &actual()).is_empty());
     }
 
@@ -396,7 +457,7 @@ mod tests {
             billing: provisioned(5, 5),
             ..desired()
         };
-        let steps = plan(&want, &actual(), &owner());
+        let steps = plan(&want, &actual(), &owner(), &BTreeSet::new());
         let capacity = Capacity { read: 5, write: 5 };
         assert_eq!(
             steps,
@@ -417,7 +478,12 @@ mod tests {
 
     #[test]
     fn provisioned_to_on_demand_sends_only_the_mode() {
-        let steps = plan(&desired(), &with_provisioned(actual(), 5, 5), &owner());
+        let steps = plan(
+            &desired(),
+            &with_provisioned(actual(), 5, 5),
+            &owner(),
+            &BTreeSet::new(),
+        );
         let [Step::Billing(update)] = steps.as_slice() else {
             panic!("expected one billing step, got {steps:?}");
         };
@@ -438,7 +504,7 @@ mod tests {
             "by_collection".into(),
             Some(Capacity { read: 10, write: 5 }),
         );
-        let steps = plan(&want, &table, &owner());
+        let steps = plan(&want, &table, &owner(), &BTreeSet::new());
         let [Step::Billing(update)] = steps.as_slice() else {
             panic!("expected one billing step, got {steps:?}");
         };
@@ -461,7 +527,7 @@ mod tests {
         table
             .index_capacity
             .insert("by_collection".into(), Some(Capacity { read: 1, write: 1 }));
-        let steps = plan(&want, &table, &owner());
+        let steps = plan(&want, &table, &owner(), &BTreeSet::new());
         let [Step::Billing(update)] = steps.as_slice() else {
             panic!("expected one billing step, got {steps:?}");
         };
@@ -479,7 +545,12 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&want, &with_provisioned(actual(), 5, 5), &owner()),
+            plan(
+                &want,
+                &with_provisioned(actual(), 5, 5),
+                &owner(),
+                &BTreeSet::new()
+            ),
             vec![]
         );
     }
@@ -491,7 +562,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&on, &actual(), &owner()),
+            plan(&on, &actual(), &owner(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: None,
                 to: Some(StreamView::NewImage)
@@ -501,7 +572,7 @@ mod tests {
         let mut streaming = actual();
         streaming.stream = Some(StreamView::NewImage);
         assert_eq!(
-            plan(&desired(), &streaming, &owner()),
+            plan(&desired(), &streaming, &owner(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: Some(StreamView::NewImage),
                 to: None
@@ -513,14 +584,14 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&keys, &streaming, &owner()),
+            plan(&keys, &streaming, &owner(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: Some(StreamView::NewImage),
                 to: None
             }],
             "first pass disables the old view"
         );
-        assert_eq!(plan(&on, &streaming, &owner()), vec![]);
+        assert_eq!(plan(&on, &streaming, &owner(), &BTreeSet::new()), vec![]);
     }
 
     #[test]
@@ -530,7 +601,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&on, &actual(), &owner()),
+            plan(&on, &actual(), &owner(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: None,
                 to: Some("expires".into())
@@ -539,9 +610,9 @@ mod tests {
 
         let mut enabled = actual();
         enabled.time_to_live = Some(TimeToLive::Enabled("expires".into()));
-        assert_eq!(plan(&on, &enabled, &owner()), vec![]);
+        assert_eq!(plan(&on, &enabled, &owner(), &BTreeSet::new()), vec![]);
         assert_eq!(
-            plan(&desired(), &enabled, &owner()),
+            plan(&desired(), &enabled, &owner(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: Some("expires".into()),
                 to: None
@@ -553,7 +624,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&moved, &enabled, &owner()),
+            plan(&moved, &enabled, &owner(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: Some("expires".into()),
                 to: None
@@ -570,7 +641,7 @@ mod tests {
         };
         let mut disabling = actual();
         disabling.time_to_live = Some(TimeToLive::Disabling("expires".into()));
-        assert_eq!(plan(&moved, &disabling, &owner()), vec![]);
+        assert_eq!(plan(&moved, &disabling, &owner(), &BTreeSet::new()), vec![]);
         assert_eq!(
             waiting_on(&moved, &disabling),
             vec!["TTL on `expires` is being disabled"]
@@ -579,7 +650,7 @@ mod tests {
 
         let mut enabling = actual();
         enabling.time_to_live = Some(TimeToLive::Enabling("deadline".into()));
-        assert_eq!(plan(&moved, &enabling, &owner()), vec![]);
+        assert_eq!(plan(&moved, &enabling, &owner(), &BTreeSet::new()), vec![]);
         assert!(waiting_on(&moved, &enabling).is_empty());
     }
 
@@ -590,19 +661,23 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&on, &actual(), &owner()),
+            plan(&on, &actual(), &owner(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: true }]
         );
         let mut enabled = actual();
         enabled.point_in_time_recovery = Some(true);
         assert_eq!(
-            plan(&desired(), &enabled, &owner()),
+            plan(&desired(), &enabled, &owner(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: false }]
         );
     }
 
+    fn keys(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|key| (*key).to_owned()).collect()
+    }
+
     #[test]
-    fn tags_added_changed_and_removed_but_owner_and_aws_tags_kept() {
+    fn tags_added_changed_and_removed_when_managed_but_aws_tags_kept() {
         let want = DesiredTable {
             tags: BTreeMap::from([
                 ("team".into(), "data".into()),
@@ -616,8 +691,9 @@ mod tests {
         table
             .tags
             .insert("aws:cloudformation:stack-name".into(), "s".into());
+        let managed = keys(&["team", "old", "aws:cloudformation:stack-name"]);
         assert_eq!(
-            plan(&want, &table, &owner()),
+            plan(&want, &table, &owner(), &managed),
             vec![Step::Tags {
                 set: BTreeMap::from([
                     ("cost-center".into(), "42".into()),
@@ -629,6 +705,137 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_the_operator_never_set_is_kept() {
+        // Written by AWS Backup, cost allocation or a tag policy: not ours to remove.
+        let mut table = actual();
+        table.tags.insert("aws-backup:plan".into(), "daily".into());
+        table.tags.insert("CostCenter".into(), "1234".into());
+        assert_eq!(plan(&desired(), &table, &owner(), &keys(&["team"])), vec![]);
+    }
+
+    #[test]
+    fn a_managed_tag_dropped_from_the_spec_is_removed() {
+        let mut table = actual();
+        table.tags.insert("team".into(), "data".into());
+        table.tags.insert("CostCenter".into(), "1234".into());
+        assert_eq!(
+            plan(&desired(), &table, &owner(), &keys(&["team"])),
+            vec![Step::Tags {
+                set: BTreeMap::new(),
+                removed: vec!["team".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn a_tag_someone_else_set_is_managed_once_the_spec_lists_it() {
+        let want = DesiredTable {
+            tags: BTreeMap::from([("CostCenter".into(), "99".into())]),
+            ..desired()
+        };
+        let mut table = actual();
+        table.tags.insert("CostCenter".into(), "1234".into());
+        assert_eq!(
+            plan(&want, &table, &owner(), &BTreeSet::new()),
+            vec![Step::Tags {
+                set: BTreeMap::from([("CostCenter".into(), "99".into())]),
+                removed: vec![],
+            }]
+        );
+        assert_eq!(managed_tags(&want), keys(&["CostCenter"]));
+        assert_eq!(managed_tags(&desired()), BTreeSet::new());
+    }
+
+    #[test]
+    fn owner_tags_are_always_managed_even_when_not_recorded() {
+        let mut table = actual();
+        table.tags.remove("metricsapp.dev/uid");
+        table
+            .tags
+            .insert("metricsapp.dev/namespace".into(), "spoofed".into());
+        assert_eq!(
+            plan(&desired(), &table, &owner(), &BTreeSet::new()),
+            vec![Step::Tags {
+                set: BTreeMap::from([
+                    ("metricsapp.dev/namespace".into(), "team".into()),
+                    ("metricsapp.dev/uid".into(), "uid-1".into()),
+                ]),
+                removed: vec![],
+            }]
+        );
+        let managed = keys(&["metricsapp.dev/uid", "metricsapp.dev/name"]);
+        assert_eq!(
+            plan(&desired(), &actual(), &owner(), &managed),
+            vec![],
+            "owner tags are wanted, so recorded or not they are never removed"
+        );
+    }
+
+    fn recorded() -> TableRecord {
+        TableRecord {
+            arn: actual().arn,
+            managed_tags: BTreeSet::new(),
+            recreate: false,
+        }
+    }
+
+    #[test]
+    fn an_absent_table_never_recorded_is_created() {
+        assert_eq!(
+            start("team-metrics", None, &TableRecord::default()).unwrap(),
+            Start::Create
+        );
+    }
+
+    #[test]
+    fn an_existing_table_is_compared_whatever_the_record() {
+        for record in [
+            TableRecord::default(),
+            recorded(),
+            TableRecord {
+                recreate: true,
+                ..recorded()
+            },
+        ] {
+            assert_eq!(
+                start("team-metrics", Some(actual()), &record).unwrap(),
+                Start::Existing(Box::new(actual())),
+                "{record:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_absent_table_that_was_ours_is_lost_not_recreated() {
+        let error = start("team-metrics", None, &recorded()).unwrap_err();
+        assert_eq!(error.reason(), "TableLost");
+        assert!(error.is_terminal());
+        assert_eq!(error.retry_after(), None);
+        let message = error.to_string();
+        assert!(message.contains("team-metrics"), "{message}");
+        assert!(
+            message.contains("arn:aws:dynamodb:us-east-1:123456789012:table/team-metrics"),
+            "{message}"
+        );
+        assert!(message.contains("data"), "{message}");
+        assert!(
+            message.contains(
+                "kubectl annotate mapp <this MetricsApp> metricsapp.dev/recreate-table=team-metrics"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_lost_table_is_created_when_the_user_asks_again() {
+        let again = TableRecord {
+            recreate: true,
+            ..recorded()
+        };
+        assert_eq!(start("team-metrics", None, &again).unwrap(), Start::Create);
+    }
+
+    #[test]
     fn owner_tags_are_restored_and_win_over_user_tags() {
         let want = DesiredTable {
             tags: BTreeMap::from([("metricsapp.dev/name".into(), "spoof".into())]),
@@ -637,7 +844,7 @@ mod tests {
         let mut table = actual();
         table.tags.remove("metricsapp.dev/namespace");
         assert_eq!(
-            plan(&want, &table, &owner()),
+            plan(&want, &table, &owner(), &BTreeSet::new()),
             vec![Step::Tags {
                 set: BTreeMap::from([("metricsapp.dev/namespace".into(), "team".into())]),
                 removed: vec![],
@@ -655,7 +862,11 @@ mod tests {
         for status in ["CREATING", "UPDATING"] {
             let mut table = actual();
             table.status = status.into();
-            assert_eq!(plan(&want, &table, &owner()), vec![], "{status}");
+            assert_eq!(
+                plan(&want, &table, &owner(), &BTreeSet::new()),
+                vec![],
+                "{status}"
+            );
             assert_eq!(
                 waiting_on(&want, &table),
                 vec![format!("table is {status}")]
@@ -673,7 +884,7 @@ mod tests {
         let mut table = actual();
         table.busy_indexes = vec!["by_collection".into()];
         assert_eq!(
-            plan(&want, &table, &owner()),
+            plan(&want, &table, &owner(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: true }]
         );
         assert_eq!(
@@ -692,7 +903,7 @@ mod tests {
             tags: BTreeMap::from([("team".into(), "data".into())]),
             ..desired()
         };
-        let steps = plan(&want, &actual(), &owner());
+        let steps = plan(&want, &actual(), &owner(), &BTreeSet::new());
         let kinds: Vec<&str> = steps
             .iter()
             .map(|step| match step {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod lambda;
+
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;

@@ -1,0 +1,239 @@
+//! The functions part of a pass: each declared function reconciled (at once, under a
+//! deadline), each function removed from the spec deleted per the policy recorded in
+//! the status, Events for what changed.
+
+use futures::future::join_all;
+use kube::runtime::events::EventType;
+use metricsapp_aws::function::{Change, Deletion, FunctionReport};
+
+use super::Context;
+use super::events::{publish, settled_for_this_generation};
+use super::table_part::is_terminal;
+use crate::crd::{FunctionSpec, FunctionStatus, MetricsApp};
+use crate::function::{self, Build};
+use crate::status::{self, Failure, FunctionOutcome, PartState};
+use crate::{Error, table};
+
+/// Every function of `app` after this pass: the declared ones, then the removed ones
+/// still to be deleted.
+pub(super) async fn reconcile_functions(
+    app: &MetricsApp,
+    ctx: &Context,
+    stream_arn: Option<&str>,
+) -> Vec<FunctionOutcome> {
+    let previous: &[FunctionStatus] = app
+        .status
+        .as_ref()
+        .map_or(&[], |status| status.functions.as_slice());
+    let declared = join_all(
+        app.spec
+            .functions
+            .iter()
+            .map(|spec| reconcile_one(app, ctx, spec, previous, stream_arn)),
+    )
+    .await;
+    let removed = previous
+        .iter()
+        .filter(|old| !app.spec.functions.iter().any(|spec| spec.name == old.name));
+    let mut outcomes = declared;
+    for old in removed {
+        if let Some(outcome) = remove(app, ctx, old).await {
+            outcomes.push(outcome);
+        }
+    }
+    outcomes
+}
+
+async fn reconcile_one(
+    app: &MetricsApp,
+    ctx: &Context,
+    spec: &FunctionSpec,
+    previous: &[FunctionStatus],
+    stream_arn: Option<&str>,
+) -> FunctionOutcome {
+    let previous = previous.iter().find(|status| status.name == spec.name);
+    let mut status = previous.cloned().unwrap_or_else(|| FunctionStatus {
+        name: spec.name.clone(),
+        function_name: function::function_name(app, spec).unwrap_or_default(),
+        ..FunctionStatus::default()
+    });
+    status.deletion_policy = spec.deletion_policy;
+    let outcome = |status, state| FunctionOutcome {
+        status,
+        declared: true,
+        state,
+    };
+    let desired = match table::table_name(app)
+        .and_then(|table| function::desired_function(app, spec, &table, stream_arn))
+    {
+        Ok(Build::Ready(desired)) => desired,
+        Ok(Build::Waiting(why)) => return outcome(status, PartState::InProgress(why)),
+        Err(error) => return outcome(status, PartState::Failed(failure(&error))),
+    };
+    let owner = match table::owner(app) {
+        Ok(owner) => owner,
+        Err(error) => return outcome(status, PartState::Failed(failure(&error))),
+    };
+    let recorded = function::recorded(previous);
+    let deadline = ctx.settings.aws_deadline;
+    let result = tokio::time::timeout(
+        deadline,
+        metricsapp_aws::function::reconcile(
+            &ctx.aws.lambda,
+            &ctx.aws.s3,
+            &desired,
+            &owner,
+            spec.adopt,
+            &recorded,
+        ),
+    )
+    .await;
+    match result {
+        Err(_) => outcome(
+            status,
+            PartState::Failed(Failure {
+                reason: "Timeout".to_owned(),
+                message: format!(
+                    "the function's AWS calls did not finish within {}s",
+                    deadline.as_secs()
+                ),
+                terminal: false,
+            }),
+        ),
+        Ok(Err(error)) => {
+            publish_changes(app, ctx, &desired.name, error.changes()).await;
+            outcome(status, PartState::Failed(failure(&Error::Function(error))))
+        }
+        Ok(Ok(report)) => {
+            publish_changes(app, ctx, &report.name, &report.changes).await;
+            let state = if report.settled {
+                PartState::Settled
+            } else if report.waiting.is_empty() {
+                PartState::InProgress("changes applied; checking again shortly".to_owned())
+            } else {
+                PartState::InProgress(report.waiting.join("; "))
+            };
+            outcome(with_report(status, &report), state)
+        }
+    }
+}
+
+fn with_report(mut status: FunctionStatus, report: &FunctionReport) -> FunctionStatus {
+    status.function_name = report.name.clone();
+    status.arn = report.arn.clone();
+    status.state = report.state.clone();
+    status.last_update_status = report.last_update_status.clone();
+    status.code_sha256 = report.code_sha256.clone();
+    status.code_source = report.code_source.clone();
+    status.mapping_uuid = report.mapping.as_ref().map(|m| m.uuid.clone());
+    status.mapping_state = report.mapping.as_ref().map(|m| m.state.clone());
+    status.url = report.url.clone();
+    status.managed_tags = report.managed_tag_keys.iter().cloned().collect();
+    status
+}
+
+/// Deletes (or retains) a function removed from the spec; `None` once it is gone from
+/// the operator's care, else its status line with the failure.
+async fn remove(app: &MetricsApp, ctx: &Context, old: &FunctionStatus) -> Option<FunctionOutcome> {
+    let failed = |failure| {
+        Some(FunctionOutcome {
+            status: old.clone(),
+            declared: false,
+            state: PartState::Failed(failure),
+        })
+    };
+    let owner = match table::owner(app) {
+        Ok(owner) => owner,
+        Err(error) => return failed(failure(&error)),
+    };
+    let policy = function::deletion_policy(old.deletion_policy);
+    let result = tokio::time::timeout(
+        ctx.settings.aws_deadline,
+        metricsapp_aws::function::delete(&ctx.aws.lambda, &old.function_name, &owner, policy),
+    )
+    .await;
+    match result {
+        Err(_) => failed(Failure {
+            reason: "Timeout".to_owned(),
+            message: format!("deleting function {} timed out", old.function_name),
+            terminal: false,
+        }),
+        Ok(Err(error)) => failed(failure(&Error::Function(error))),
+        Ok(Ok(deletion)) => {
+            publish_deletion(app, ctx, &old.function_name, deletion).await;
+            None
+        }
+    }
+}
+
+pub(super) async fn publish_deletion(
+    app: &MetricsApp,
+    ctx: &Context,
+    name: &str,
+    deletion: Deletion,
+) {
+    let (type_, reason, note) = match deletion {
+        Deletion::Deleted => (
+            EventType::Normal,
+            "FunctionDeleted",
+            format!("deleted Lambda function {name}, its trigger and URL"),
+        ),
+        Deletion::Retained => (
+            EventType::Normal,
+            "FunctionRetained",
+            format!("kept Lambda function {name} (deletionPolicy Retain)"),
+        ),
+        Deletion::AlreadyGone => (
+            EventType::Normal,
+            "FunctionAlreadyGone",
+            format!("Lambda function {name} no longer existed"),
+        ),
+        Deletion::NotOwned => (
+            EventType::Warning,
+            "FunctionNotOwned",
+            format!("Lambda function {name} is not owned by this MetricsApp: left untouched"),
+        ),
+    };
+    publish(app, ctx, type_, reason, "DeleteFunction", note).await;
+}
+
+/// Events for the changes made to one function. Changes to functions that had all
+/// settled for this generation were not asked for by the spec: someone edited the
+/// function behind the operator's back, and the Event says what was put back.
+async fn publish_changes(app: &MetricsApp, ctx: &Context, name: &str, changes: &[Change]) {
+    let drift = settled_for_this_generation(app, status::FUNCTIONS_READY);
+    for change in changes {
+        let reason = match change {
+            Change::Created => "FunctionCreated",
+            Change::Adopted => "FunctionAdopted",
+            Change::CodeUpdated { .. } => "FunctionCodeUpdated",
+            Change::ConfigurationUpdated { .. } => "FunctionConfigurationUpdated",
+            Change::Tags { .. } => "FunctionTagsUpdated",
+            Change::Concurrency { .. } => "FunctionConcurrencyUpdated",
+            Change::TriggerCreated => "TriggerCreated",
+            Change::TriggerUpdated { .. } => "TriggerUpdated",
+            Change::TriggerDeleted => "TriggerDeleted",
+            Change::UrlCreated => "FunctionUrlCreated",
+            Change::UrlUpdated => "FunctionUrlUpdated",
+            Change::UrlDeleted => "FunctionUrlDeleted",
+        };
+        let created = matches!(change, Change::Created | Change::Adopted);
+        if drift && !created {
+            let note = format!(
+                "Lambda function {name} was changed outside the operator; put back: {change}"
+            );
+            publish(app, ctx, EventType::Warning, "DriftCorrected", reason, note).await;
+        } else {
+            let note = format!("Lambda function {name}: {change}");
+            publish(app, ctx, EventType::Normal, reason, reason, note).await;
+        }
+    }
+}
+
+fn failure(error: &Error) -> Failure {
+    Failure {
+        reason: error.reason().to_owned(),
+        message: error.to_string(),
+        terminal: is_terminal(error),
+    }
+}

@@ -1,0 +1,132 @@
+//! The table part of a pass: reconcile the table under a deadline, publish Events for
+//! what changed, and say where it stands.
+
+use kube::ResourceExt;
+use kube::api::{Patch, PatchParams};
+use metricsapp_aws::table::TableReport;
+use serde_json::json;
+use tracing::warn;
+
+use super::events::publish_table_events;
+use super::{Context, Next, key};
+use crate::crd::MetricsApp;
+use crate::status::{Failure, TableState};
+use crate::{Error, Result, table};
+
+pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableState, Next) {
+    let deadline = ctx.settings.aws_deadline;
+    let result = match tokio::time::timeout(deadline, reconcile(app, ctx)).await {
+        Ok(result) => result,
+        Err(_) => {
+            let failure = Failure {
+                reason: "Timeout".to_owned(),
+                message: format!(
+                    "the table's AWS calls did not finish within {}s",
+                    deadline.as_secs()
+                ),
+                terminal: false,
+            };
+            return (
+                TableState::Failed {
+                    table: None,
+                    failure,
+                },
+                Next::Retry(std::time::Duration::ZERO),
+            );
+        }
+    };
+    match result {
+        Ok(report) => {
+            publish_table_events(app, ctx, &report.name, &report.changes).await;
+            let recreated = report
+                .changes
+                .contains(&metricsapp_aws::table::Change::Created);
+            if recreated && let Err(error) = clear_recreate_annotation(app, ctx).await {
+                warn!(app = %key(app), %error, "could not remove the recreate-table annotation");
+            }
+            let status = table::table_status(&report, app, ctx.settings.default_deletion_policy);
+            if report.settled {
+                (TableState::Settled(status), Next::Resync)
+            } else {
+                (TableState::InProgress(status), Next::Settle)
+            }
+        }
+        Err(error) => {
+            // Changes made before the failure still deserve their Events.
+            if let (Error::Table(table_error), Ok(name)) = (&error, table::table_name(app)) {
+                publish_table_events(app, ctx, &name, table_error.changes()).await;
+            }
+            let next = if is_terminal(&error) {
+                Next::Resync
+            } else {
+                Next::Retry(match &error {
+                    Error::Table(table_error) => table_error.retry_after().unwrap_or_default(),
+                    _ => std::time::Duration::ZERO,
+                })
+            };
+            let failure = Failure {
+                reason: error.reason().to_owned(),
+                message: error.to_string(),
+                terminal: is_terminal(&error),
+            };
+            (
+                TableState::Failed {
+                    table: None,
+                    failure,
+                },
+                next,
+            )
+        }
+    }
+}
+
+async fn reconcile(app: &MetricsApp, ctx: &Context) -> Result<TableReport> {
+    let desired = table::desired_table(app)?;
+    let owner = table::owner(app)?;
+    let record = table::record(app)?;
+    Ok(metricsapp_aws::table::reconcile(
+        &ctx.aws.dynamodb,
+        &desired,
+        &owner,
+        app.spec.table.adopt,
+        &record,
+    )
+    .await?)
+}
+
+/// The recreate annotation is a one-time request: once the table exists again it is
+/// removed, so that it cannot re-create a table lost later without being asked again.
+async fn clear_recreate_annotation(app: &MetricsApp, ctx: &Context) -> Result<()> {
+    if !app.annotations().contains_key(table::RECREATE_ANNOTATION) {
+        return Ok(());
+    }
+    let namespace = app
+        .namespace()
+        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+    let apps: kube::Api<MetricsApp> = kube::Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = json!({ "metadata": { "annotations": { table::RECREATE_ANNOTATION: null } } });
+    apps.patch(
+        &app.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) fn is_terminal(error: &Error) -> bool {
+    match error {
+        Error::Table(error) => error.is_terminal(),
+        Error::Function(error) => error.is_terminal(),
+        Error::InvalidSpec(_) => true,
+        Error::Kube(_)
+        | Error::Finalizer(_)
+        | Error::Serialize { .. }
+        | Error::MissingMetadata(_)
+        | Error::Config(_)
+        | Error::LeaderElection(_)
+        | Error::LeaseLost
+        | Error::MetricsServer { .. }
+        | Error::KubeConfig(_) => false,
+    }
+}
