@@ -1034,6 +1034,8 @@ mod tests {
         use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
         use kube::core::cel::{validate_cel, validate_cel_update};
 
+        use super::super::{FunctionTrigger, StartingPosition, TableStreamTrigger};
+
         use super::super::*;
         use crate::fixtures::MetricsAppExt;
 
@@ -1080,6 +1082,92 @@ mod tests {
             let mut app = MetricsApp::test();
             app.spec.service.port = 70000;
             assert!(refused(&app).contains("service.port"));
+        }
+
+        fn with_function(mut app: MetricsApp) -> MetricsApp {
+            app.spec
+                .functions
+                .push(crate::fixtures::function_spec("rollup"));
+            app
+        }
+
+        #[test]
+        fn a_function_with_two_code_sources_or_none_is_refused() {
+            let mut app = with_function(MetricsApp::test());
+            validate_cel(&app).unwrap();
+            app.spec.functions[0].code.image_uri = Some("image@sha256:ab".into());
+            assert!(refused(&app).contains("exactly one of code.s3 and code.imageUri"));
+            app.spec.functions[0].code.s3 = None;
+            validate_cel(&app).unwrap();
+            app.spec.functions[0].code.image_uri = None;
+            assert!(refused(&app).contains("exactly one"));
+        }
+
+        #[test]
+        fn a_stream_trigger_needs_the_tables_stream() {
+            let mut app = with_function(MetricsApp::test());
+            app.spec.functions[0].trigger = Some(FunctionTrigger {
+                table_stream: Some(TableStreamTrigger {
+                    batch_size: None,
+                    starting_position: StartingPosition::default(),
+                    maximum_batching_window_seconds: None,
+                    maximum_retry_attempts: None,
+                    bisect_batch_on_function_error: false,
+                    filter_patterns: Vec::new(),
+                }),
+            });
+            assert!(refused(&app).contains("trigger.tableStream needs the table's stream"));
+            app.spec.table.stream = Some(StreamViewType::NewAndOldImages);
+            validate_cel(&app).unwrap();
+        }
+
+        #[test]
+        fn lambdas_reserved_environment_names_are_refused() {
+            for name in [
+                "AWS_REGION",
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "_HANDLER",
+                "LAMBDA_TASK_ROOT",
+            ] {
+                let mut app = with_function(MetricsApp::test());
+                app.spec.functions[0].env.insert(name.into(), "x".into());
+                assert!(refused(&app).contains("reserved by Lambda"), "{name}");
+            }
+            let mut app = with_function(MetricsApp::test());
+            app.spec.functions[0]
+                .env
+                .insert("RUST_LOG".into(), "info".into());
+            validate_cel(&app).unwrap();
+        }
+
+        #[test]
+        fn an_image_function_takes_no_runtime_or_handler() {
+            let mut app = with_function(MetricsApp::test());
+            app.spec.functions[0].code.s3 = None;
+            app.spec.functions[0].code.image_uri = Some("image@sha256:ab".into());
+            app.spec.functions[0].handler = Some("bootstrap".into());
+            assert!(refused(&app).contains("runtime and functions[].handler are for zip code"));
+        }
+
+        #[test]
+        fn a_default_function_name_too_long_for_lambda_is_refused() {
+            let mut app = with_function(MetricsApp::test());
+            app.metadata.name = Some("m".repeat(30));
+            app.spec.functions[0].name = "f".repeat(31);
+            assert!(refused(&app).contains("must fit in 64 characters"));
+            app.spec.functions[0].function_name = Some("short".into());
+            validate_cel(&app).unwrap();
+        }
+
+        #[test]
+        fn function_name_is_immutable_once_set() {
+            let mut old = with_function(MetricsApp::test());
+            old.spec.functions[0].function_name = Some("metrics-rollup".into());
+            let mut renamed = old.clone();
+            renamed.spec.functions[0].function_name = Some("metrics-rollup-2".into());
+            let error = validate_cel_update(&renamed, &old).unwrap_err().to_string();
+            assert!(error.contains("functionName is immutable"), "{error}");
+            validate_cel_update(&old.clone(), &old).unwrap();
         }
 
         #[test]

@@ -127,37 +127,17 @@ pub fn function_spec(name: &str) -> FunctionSpec {
 /// SDK clients for moto's server at `MOTO_ENDPOINT`. Without it the test fails when
 /// `METRICSAPP_REQUIRE_AWS=1` and otherwise says loudly that it was skipped.
 pub async fn moto(test: &str) -> Option<AwsClients> {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(aws_at(&endpoint).await),
-        _ => {
-            assert!(
-                std::env::var("METRICSAPP_REQUIRE_AWS").as_deref() != Ok("1"),
-                "{test} needs MOTO_ENDPOINT (run ./scripts/test)"
-            );
-            eprintln!("SKIPPED: {test} needs MOTO_ENDPOINT (run ./scripts/test)");
-            None
-        }
-    }
+    let endpoint = metricsapp_testing::endpoint("MOTO_ENDPOINT", test)?;
+    Some(aws_at(&endpoint).await)
 }
 
 /// Real SDK clients against `endpoint` with test credentials.
 pub async fn aws_at(endpoint: &str) -> AwsClients {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await;
+    let config = metricsapp_testing::sdk_config(endpoint).await;
     AwsClients {
         dynamodb: aws_sdk_dynamodb::Client::new(&config),
         lambda: aws_sdk_lambda::Client::new(&config),
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        ),
+        s3: metricsapp_testing::s3(&config),
     }
 }
 

@@ -8,38 +8,22 @@ pub mod lambda;
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use metricsapp_aws::table::{Billing, DesiredTable, Owner};
 
 /// A DynamoDB client for the endpoint in `variable` (`MOTO_ENDPOINT` or
 /// `DYNALITE_ENDPOINT`). Without it the test is skipped loudly, or fails when
 /// `METRICSAPP_REQUIRE_AWS=1`.
 pub async fn client(variable: &str, test: &str) -> Option<Client> {
-    let Ok(endpoint) = std::env::var(variable) else {
-        if std::env::var("METRICSAPP_REQUIRE_AWS").as_deref() == Ok("1") {
-            panic!("{test} needs {variable}, and METRICSAPP_REQUIRE_AWS=1 forbids skipping");
-        }
-        eprintln!("SKIPPED: {test} needs {variable} (run ./scripts/test)");
-        return None;
-    };
+    let endpoint = metricsapp_testing::endpoint(variable, test)?;
     Some(client_at(&endpoint).await)
 }
 
 /// A DynamoDB client for `endpoint`, with the test credentials.
 pub async fn client_at(endpoint: &str) -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await;
-    Client::new(&config)
+    Client::new(&metricsapp_testing::sdk_config(endpoint).await)
 }
 
-/// A table name no other test (or earlier run against the same server) uses.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
+pub use metricsapp_testing::unique;
 
 pub fn owner() -> Owner {
     Owner {
