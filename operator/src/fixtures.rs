@@ -290,6 +290,28 @@ impl LiveObjects {
         }
     }
 
+    /// `before`, with each object a pass applied replaced by the API server's answer.
+    pub fn from_applies_over(before: Option<&LiveObjects>, exchanges: &[Exchange]) -> Self {
+        let applied = |path: &str| {
+            exchanges
+                .iter()
+                .rev()
+                .find(|exchange| exchange.method == "PATCH" && exchange.path == path)
+                .map(|exchange| exchange.response.clone())
+        };
+        let keep = |path: &str, old: Option<&Value>| {
+            applied(path)
+                .or_else(|| old.cloned())
+                .unwrap_or_else(|| panic!("no apply of {path} recorded"))
+        };
+        LiveObjects {
+            service_account: keep(SERVICE_ACCOUNT_PATH, before.map(|b| &b.service_account)),
+            config_map: keep(CONFIG_MAP_PATH, before.map(|b| &b.config_map)),
+            service: keep(SERVICE_PATH, before.map(|b| &b.service)),
+            deployment: keep(DEPLOYMENT_PATH, before.map(|b| &b.deployment)),
+        }
+    }
+
     /// Puts the objects in the watch caches, as the watches would.
     pub fn seed(&self, writers: &mut CacheWriters) {
         fn meta<K: Resource<DynamicType = ()>>(value: &Value) -> PartialObjectMeta<K> {
@@ -419,18 +441,63 @@ pub fn context(aws: AwsClients, live: Option<&LiveObjects>) -> (Arc<Context>, Ap
     if let Some(live) = live {
         live.seed(&mut writers);
     }
-    let ctx = Context::new(
-        client,
-        aws,
-        Arc::new(Metrics::default()),
-        settings,
-        caches,
-        None,
-    );
+    // Every AWS call of the pass is counted, as in the operator.
+    let metrics = Arc::new(Metrics::default());
+    let counter = metrics.aws_calls.clone();
+    let aws = AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws.dynamodb
+                .config()
+                .to_builder()
+                .interceptor(counter.clone())
+                .build(),
+        ),
+        lambda: aws_sdk_lambda::Client::from_conf(
+            aws.lambda
+                .config()
+                .to_builder()
+                .interceptor(counter.clone())
+                .build(),
+        ),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws.s3.config().to_builder().interceptor(counter).build(),
+        ),
+    };
+    let ctx = Context::new(client, aws, metrics, settings, caches, None);
     (Arc::new(ctx), ApiServer(handle))
 }
 
 impl ApiServer {
+    /// Answers every request as the API server would for a pass that converges (applies
+    /// and Events echoed, status patches merged into `app`), for tests that check what a
+    /// series of passes leads to rather than one exact sequence. Returns what it
+    /// received.
+    pub fn run_any(self, app: &MetricsApp) -> JoinHandle<Vec<Exchange>> {
+        let app = serde_json::to_value(app).expect("app serializes");
+        let mut handle = self.0;
+        tokio::spawn(async move {
+            let mut exchanges = Vec::new();
+            while let Some((request, send)) = handle.next_request().await {
+                let mut exchange = read(request).await;
+                let reply = if exchange.path == STATUS_PATH {
+                    Reply::StatusOf(app.clone())
+                } else {
+                    Reply::Echo
+                };
+                let (code, body) = respond(reply, &exchange);
+                exchange.response = body.clone();
+                send.send_response(
+                    Response::builder()
+                        .status(code)
+                        .body(Body::from(serde_json::to_vec(&body).expect("JSON")))
+                        .expect("response"),
+                );
+                exchanges.push(exchange);
+            }
+            exchanges
+        })
+    }
+
     /// Answers requests in order from `scenario` until every client is dropped, and
     /// returns what it received. A request out of sequence gets a 500 (so the pass
     /// fails) and is recorded, so the test's comparison shows it.

@@ -764,3 +764,246 @@ async fn a_spec_that_bypassed_the_crd_rules_is_terminal_without_any_aws_call() {
     assert!(message.contains("table.writeCapacity"), "{message}");
     assert!(message.contains("terminal"), "{message}");
 }
+
+/// Passes by one process until `done` holds for the status (at most `limit`), each
+/// answered by an API server that accepts what a converging pass sends. Returns the app
+/// with its last status, the live objects and every request received.
+async fn converge(
+    process: &mut Process,
+    mut app: MetricsApp,
+    aws: &AwsClients,
+    mut live: Option<LiveObjects>,
+    limit: usize,
+    done: impl Fn(&MetricsAppStatus) -> bool,
+) -> (MetricsApp, Option<LiveObjects>, Vec<Exchange>) {
+    let mut all = Vec::new();
+    for _ in 0..limit {
+        let (ctx, server) = context(aws.clone(), live.as_ref());
+        ctx.carry_applied(process.applied.clone());
+        let server = server.run_any(&app);
+        let result = reconcile(std::sync::Arc::new(app.clone()), ctx.clone()).await;
+        process.applied = ctx.applied_records();
+        drop(ctx);
+        let exchanges = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("server finishes")
+            .expect("server task");
+        if let Err(error) = result {
+            let last = exchanges.last().map(Exchange::summary);
+            panic!("the pass failed: {error} (last request: {last:?})");
+        }
+        if exchanges
+            .iter()
+            .any(|e| e.method == "PATCH" && e.path == DEPLOYMENT_PATH)
+        {
+            live = Some(
+                LiveObjects::from_applies_over(live.as_ref(), &exchanges)
+                    .with_available_deployment(2),
+            );
+        }
+        if let Some(patch) = exchanges.iter().rev().find(|e| e.path == STATUS_PATH) {
+            app.status = Some(serde_json::from_value(patch.body["status"].clone()).unwrap());
+        }
+        all.extend(exchanges);
+        if app.status.as_ref().is_some_and(&done) {
+            return (app, live, all);
+        }
+    }
+    panic!("not converged after {limit} passes: {:#?}", app.status);
+}
+
+fn events(exchanges: &[Exchange]) -> Vec<String> {
+    exchanges
+        .iter()
+        .filter(|e| e.path == EVENTS_PATH)
+        .map(|e| e.body["reason"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn functions_ready(status: &MetricsAppStatus) -> bool {
+    status::find_condition(status, status::FUNCTIONS_READY).is_some_and(|c| c.status == "True")
+        && status::is_ready(Some(status))
+}
+
+fn writes(metrics: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("metricsapp_aws_calls_total{"))
+        .filter(|line| {
+            ["Create", "Update", "Delete", "Put", "Tag", "Untag", "Add"]
+                .iter()
+                .any(|verb| line.contains(&format!("operation=\"{verb}")))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_function_with_a_stream_trigger_is_created_updated_in_order_and_removed() {
+    let test = "a_function_with_a_stream_trigger_is_created_updated_in_order_and_removed";
+    let Some(endpoint) = metricsapp_testing::endpoint("MOTO_ENDPOINT", test) else {
+        return;
+    };
+    let aws = aws_at(&endpoint).await;
+    let config = metricsapp_testing::sdk_config(&endpoint).await;
+    let role =
+        metricsapp_testing::execution_role(&config, &metricsapp_testing::unique("rollup-role"))
+            .await;
+    let bucket = metricsapp_testing::unique("code");
+    metricsapp_testing::bucket(&aws.s3, &bucket, true).await;
+    metricsapp_testing::upload(
+        &aws.s3,
+        &bucket,
+        "rollup.zip",
+        metricsapp_testing::bootstrap_zip("1"),
+    )
+    .await;
+
+    let table_name = unique_table("functions");
+    let mut app = MetricsApp::test().finalized().with_table(&table_name);
+    app.spec.table.stream = Some(crd::StreamViewType::NewAndOldImages);
+    let mut rollup = function_spec("rollup");
+    rollup.role_arn = role;
+    // A name of its own: the tests share one moto server.
+    let function_name = metricsapp_testing::unique("rollup");
+    rollup.function_name = Some(function_name.clone());
+    rollup.code.s3.as_mut().unwrap().bucket = bucket.clone();
+    rollup.code.s3.as_mut().unwrap().key = "rollup.zip".into();
+    rollup.trigger = Some(crd::FunctionTrigger {
+        table_stream: Some(crd::TableStreamTrigger {
+            batch_size: Some(10),
+            starting_position: crd::StartingPosition::TrimHorizon,
+            maximum_batching_window_seconds: None,
+            maximum_retry_attempts: Some(2),
+            bisect_batch_on_function_error: true,
+            filter_patterns: Vec::new(),
+        }),
+    });
+    app.spec.functions = vec![rollup];
+    let mut process = Process::default();
+
+    // Creation: table, function, trigger and app objects, until Ready with 1/1.
+    let (app, live, exchanges) = converge(&mut process, app, &aws, None, 8, functions_ready).await;
+    let reasons = events(&exchanges);
+    for reason in [
+        "TableCreated",
+        "FunctionCreated",
+        "TriggerCreated",
+        "DeploymentCreated",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} in {reasons:?}"
+        );
+    }
+    let status = app.status.clone().unwrap();
+    assert_eq!(status.functions_ready.as_deref(), Some("1/1"));
+    let function = &status.functions[0];
+    assert_eq!(function.function_name, function_name);
+    assert!(
+        function.code_sha256.is_some() && function.code_source.is_some(),
+        "{function:?}"
+    );
+    let uuid = function.mapping_uuid.clone().expect("mapping recorded");
+    let mapping = aws
+        .lambda
+        .get_event_source_mapping()
+        .uuid(&uuid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mapping.event_source_arn(),
+        status.table.as_ref().and_then(|t| t.stream_arn.as_deref()),
+        "the trigger reads this app's own table stream"
+    );
+    let described = aws
+        .lambda
+        .get_function()
+        .function_name(&function_name)
+        .send()
+        .await
+        .unwrap();
+    let environment = described
+        .configuration()
+        .and_then(|c| c.environment())
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        environment.get(crate::function::TABLE_ENV),
+        Some(&table_name)
+    );
+
+    // At rest: not one request to the API server, not one AWS write.
+    let (ctx, server) = context(aws.clone(), live.as_ref());
+    ctx.carry_applied(process.applied.clone());
+    let server = server.run(Scenario::Nothing);
+    reconcile(std::sync::Arc::new(app.clone()), ctx.clone())
+        .await
+        .unwrap();
+    let metrics = ctx.metrics.encode().unwrap();
+    drop(ctx);
+    assert!(verify(server).await.is_empty());
+    assert!(writes(&metrics).is_empty(), "{:#?}", writes(&metrics));
+    assert!(metrics.contains(r#"operation="GetFunction""#), "{metrics}");
+
+    // A new zip under the same key, and more memory, in one change: code first, then
+    // configuration, each on its own pass, never both at once.
+    metricsapp_testing::upload(
+        &aws.s3,
+        &bucket,
+        "rollup.zip",
+        metricsapp_testing::bootstrap_zip("2"),
+    )
+    .await;
+    let mut next = app.clone();
+    next.spec.functions[0].memory_mb = 256;
+    next.metadata.generation = Some(2);
+    let (next, live, exchanges) = converge(&mut process, next, &aws, live, 8, |status| {
+        functions_ready(status) && status.observed_generation == Some(2)
+    })
+    .await;
+    let reasons = events(&exchanges);
+    let code = reasons
+        .iter()
+        .position(|r| r == "FunctionCodeUpdated")
+        .expect("code updated");
+    let configuration = reasons
+        .iter()
+        .position(|r| r == "FunctionConfigurationUpdated")
+        .expect("configuration updated");
+    assert!(code < configuration, "{reasons:?}");
+    let described = aws
+        .lambda
+        .get_function()
+        .function_name(&function_name)
+        .send()
+        .await
+        .unwrap();
+    let configuration = described.configuration().unwrap();
+    assert_eq!(configuration.memory_size(), Some(256));
+    assert_ne!(
+        configuration.code_sha256(),
+        function.code_sha256.as_deref(),
+        "the new object runs"
+    );
+
+    // Removed from the spec: deleted with its trigger, gone from the status.
+    let mut removed = next.clone();
+    removed.spec.functions.clear();
+    removed.metadata.generation = Some(3);
+    let (removed, _, exchanges) = converge(&mut process, removed, &aws, live, 4, |status| {
+        status.functions.is_empty() && status::is_ready(Some(status))
+    })
+    .await;
+    assert!(events(&exchanges).iter().any(|r| r == "FunctionDeleted"));
+    assert!(removed.status.unwrap().functions_ready.is_none());
+    let gone = aws
+        .lambda
+        .get_function()
+        .function_name(&function_name)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the function must be deleted: {gone:?}");
+}
