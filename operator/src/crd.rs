@@ -300,6 +300,18 @@ pub struct RolloutSpec {
     /// default 0 keeps every replica serving while new pods start.
     #[serde(default = "default_max_unavailable")]
     pub max_unavailable: Option<IntOrString>,
+
+    /// Seconds a rollout may go without progress before the Deployment reports it
+    /// failed (`ProgressDeadlineExceeded`). Default 600.
+    #[serde(default = "default_progress_deadline")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub progress_deadline_seconds: i32,
+
+    /// When a new image fails its rollout, put back the last image that reached Ready
+    /// (the app keeps serving it) and report `RolledBack` until the spec changes.
+    /// Default true.
+    #[serde(default = "default_true")]
+    pub auto_rollback: bool,
 }
 
 impl Default for RolloutSpec {
@@ -307,8 +319,14 @@ impl Default for RolloutSpec {
         RolloutSpec {
             max_surge: default_max_surge(),
             max_unavailable: default_max_unavailable(),
+            progress_deadline_seconds: default_progress_deadline(),
+            auto_rollback: true,
         }
     }
+}
+
+fn default_progress_deadline() -> i32 {
+    600
 }
 
 fn default_max_surge() -> Option<IntOrString> {
@@ -756,6 +774,25 @@ pub struct MetricsAppStatus {
     /// Functions matching the spec, of those declared, e.g. `2/2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions_ready: Option<String>,
+
+    /// Set when the operator rolled the app back: the image of the spec failed its
+    /// rollout and the last image that reached Ready runs again, until the spec
+    /// changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackStatus>,
+}
+
+/// An automatic rollback.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackStatus {
+    /// The MetricsApp generation whose image failed; a new generation ends the
+    /// rollback.
+    pub generation: i64,
+    /// The image that did not become ready within the progress deadline.
+    pub failed_image: String,
+    /// The image running again: the last one that reached Ready.
+    pub restored_image: String,
 }
 
 /// A Lambda function as Lambda last described it.

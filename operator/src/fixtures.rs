@@ -565,6 +565,26 @@ async fn read(request: Request<Body>) -> Exchange {
     }
 }
 
+/// Applies a JSON merge patch (RFC 7386), as the API server does with a status patch.
+fn merge(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            let object = target.as_object_mut().expect("an object");
+            for (key, value) in fields {
+                if value.is_null() {
+                    object.remove(key);
+                } else {
+                    merge(object.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
 /// A resourceVersion no object had before (the API server's are opaque strings).
 pub fn next_resource_version() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1000);
@@ -581,7 +601,7 @@ fn respond(reply: Reply, exchange: &Exchange) -> (StatusCode, Value) {
         }
         Reply::Json(value) => (StatusCode::OK, value),
         Reply::StatusOf(mut app) => {
-            app["status"] = exchange.body["status"].clone();
+            merge(&mut app["status"], &exchange.body["status"]);
             (StatusCode::OK, app)
         }
         Reply::Refused(code, message) => status(code, message),

@@ -15,6 +15,7 @@ pub mod function;
 pub mod leader;
 pub mod metrics;
 pub mod resources;
+pub mod rollback;
 pub mod server;
 pub mod status;
 pub mod table;

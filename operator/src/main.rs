@@ -101,8 +101,11 @@ async fn run(args: RunArgs) -> Result<(), Error> {
                 .interceptor(counter.clone())
                 .build(),
         ),
+        // AWS-compatible endpoints (moto, MinIO) serve every bucket on one host:
+        // virtual-host addressing would look up `<bucket>.<host>`.
         s3: aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&aws)
+                .force_path_style(aws.endpoint_url().is_some())
                 .interceptor(counter)
                 .build(),
         ),

@@ -29,7 +29,7 @@ fn patched_status(exchanges: &[Exchange]) -> MetricsAppStatus {
         .rev()
         .find(|exchange| exchange.path == STATUS_PATH)
         .expect("a status patch");
-    serde_json::from_value(patch.body["status"].clone())
+    serde_json::from_value(patch.response["status"].clone())
         .expect("status patch is a MetricsAppStatus")
 }
 
@@ -802,7 +802,7 @@ async fn converge(
             );
         }
         if let Some(patch) = exchanges.iter().rev().find(|e| e.path == STATUS_PATH) {
-            app.status = Some(serde_json::from_value(patch.body["status"].clone()).unwrap());
+            app.status = Some(serde_json::from_value(patch.response["status"].clone()).unwrap());
         }
         all.extend(exchanges);
         if app.status.as_ref().is_some_and(&done) {
@@ -1006,4 +1006,103 @@ async fn a_function_with_a_stream_trigger_is_created_updated_in_order_and_remove
         .send()
         .await;
     assert!(gone.is_err(), "the function must be deleted: {gone:?}");
+}
+
+#[tokio::test]
+async fn a_new_image_that_never_becomes_ready_is_rolled_back_to_the_last_good_one() {
+    let test = "a_new_image_that_never_becomes_ready_is_rolled_back_to_the_last_good_one";
+    let Some(aws) = moto(test).await else {
+        return;
+    };
+    let good = "ghcr.io/metricsapp/metrics-app:1";
+    let broken = "ghcr.io/metricsapp/metrics-app:2";
+    let mut app =
+        with_known_table(MetricsApp::test().finalized()).with_table(&unique_table("rollback"));
+    create_table(&aws.dynamodb, &app).await;
+    app.status.as_mut().unwrap().image = Some(good.into());
+    app.spec.image = broken.into();
+    app.metadata.generation = Some(2);
+    // The Deployment runs the broken image and gave up waiting for it.
+    let mut live = live_of(&app);
+    live.deployment["metadata"]["generation"] = 2.into();
+    live.deployment["status"] = serde_json::json!({
+        "observedGeneration": 2, "replicas": 3, "readyReplicas": 2, "updatedReplicas": 1,
+        "availableReplicas": 2,
+        "conditions": [
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+             "message": "ReplicaSet \"metrics-2\" has timed out progressing."},
+        ],
+    });
+    let (result, exchanges, _) = pass(
+        app.clone(),
+        aws.clone(),
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![
+                Expect::event("RolledBack"),
+                Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+                Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+                Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+                Expect::patch(DEPLOYMENT_PATH),
+                Expect::event("DeploymentUpdated"),
+                Expect::status(&app),
+            ],
+        },
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(exchanges[0].body["type"], "Warning");
+    assert_eq!(
+        exchanges[4]
+            .body
+            .pointer("/spec/template/spec/containers/0/image"),
+        Some(&Value::from(good)),
+        "the last good image is applied"
+    );
+    assert_eq!(
+        exchanges[4].body.pointer("/spec/progressDeadlineSeconds"),
+        Some(&Value::from(600))
+    );
+    let status = patched_status(&exchanges);
+    let json = serde_json::to_value(&status).unwrap();
+    assert_eq!(condition(&json, "Ready")["reason"], "RolledBack");
+    let rollback = status.rollback.clone().expect("recorded");
+    assert_eq!(
+        (
+            rollback.failed_image.as_str(),
+            rollback.restored_image.as_str()
+        ),
+        (broken, good)
+    );
+
+    // The next pass (by a new operator process, which re-applies what it has no record
+    // of) keeps the good image and reports nothing new; only a new spec ends the
+    // rollback.
+    let mut after = app.clone();
+    after.status = Some(status);
+    let mut live = live.clone();
+    live.deployment = exchanges[4].response.clone();
+    let (result, exchanges, _) = pass(
+        after.clone(),
+        aws.clone(),
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![
+                Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+                Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+                Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+                Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+            ],
+        },
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(
+        exchanges[3]
+            .body
+            .pointer("/spec/template/spec/containers/0/image"),
+        Some(&Value::from(good))
+    );
+    // No new Event and no status write: the status already says RolledBack.
 }

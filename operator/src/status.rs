@@ -9,7 +9,7 @@
 use k8s_openapi::api::apps::v1::DeploymentStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{FunctionStatus, MetricsAppStatus, TableStatus};
+use crate::crd::{FunctionStatus, MetricsAppStatus, RollbackStatus, TableStatus};
 
 pub const READY: &str = "Ready";
 pub const TABLE_READY: &str = "TableReady";
@@ -89,7 +89,11 @@ pub struct Observation {
     /// be applied this pass.
     pub app_failure: Option<Failure>,
     pub url: Option<String>,
+    /// The image the Deployment is meant to run this pass: the spec's, or the restored
+    /// one during a rollback.
     pub image: String,
+    /// The automatic rollback in force, if any.
+    pub rollback: Option<RollbackStatus>,
 }
 
 /// The status after a pass.
@@ -124,7 +128,17 @@ pub fn next_status(
         ),
     };
     let terminal = terminal_condition(&observation);
-    let ready = ready_condition(&[&table_ready, &functions_ready, &available], &rollout);
+    let ready = match &observation.rollback {
+        Some(rollback) => Verdict::new(
+            false,
+            "RolledBack",
+            format!(
+                "image {} did not become ready within the progress deadline; the app runs {} again until spec.image changes",
+                rollback.failed_image, rollback.restored_image
+            ),
+        ),
+        None => ready_condition(&[&table_ready, &functions_ready, &available], &rollout),
+    };
     // The image the app runs is the spec's only once every replica runs it.
     let running_image = match rollout {
         Rollout::Complete => Some(observation.image.clone()),
@@ -176,6 +190,7 @@ pub fn next_status(
             .map(|function| function.status)
             .collect(),
         functions_ready,
+        rollback: observation.rollback,
     }
 }
 
@@ -511,6 +526,7 @@ mod tests {
             app_failure: None,
             url: Some("http://metrics.team.svc:80".into()),
             image: "ghcr.io/metricsapp/metrics-app:1".into(),
+            rollback: None,
         }
     }
 
@@ -933,6 +949,38 @@ mod tests {
         let status = next_status(None, obs, &at(1));
         assert_eq!(get(&status, READY).reason, "RollingOut");
         assert_eq!(status.image, None);
+    }
+
+    #[test]
+    fn a_rollback_keeps_ready_false_and_is_recorded() {
+        let mut obs = observation(
+            TableState::Settled(table("ACTIVE")),
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(1),
+                status: Some(deployment(2, true)),
+            },
+        );
+        obs.rollback = Some(RollbackStatus {
+            generation: 3,
+            failed_image: "ghcr.io/metricsapp/metrics-app:2".into(),
+            restored_image: "ghcr.io/metricsapp/metrics-app:1".into(),
+        });
+        let status = next_status(None, obs, &at(1));
+        let ready = get(&status, READY);
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.reason, "RolledBack");
+        assert!(
+            ready.message.contains("metrics-app:2 did not become ready"),
+            "{}",
+            ready.message
+        );
+        assert_eq!(
+            status.image.as_deref(),
+            Some("ghcr.io/metricsapp/metrics-app:1"),
+            "the restored image runs"
+        );
+        assert_eq!(status.rollback.unwrap().generation, 3);
     }
 
     #[test]

@@ -333,8 +333,43 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
             .and_then(|status| status.table.as_ref())
             .is_some_and(|table| table.arn.is_some()),
     };
+    // A failed rollout of a new image puts back the last good one (the app keeps
+    // serving) until the spec changes.
+    let cached = ctx
+        .caches
+        .deployments
+        .get(&kube::runtime::reflector::ObjectRef::new(&app.name_any()).within(&namespace));
+    let rollback = crate::rollback::rollback(&app, cached.as_deref());
+    let deployed = match &rollback {
+        Some(rollback) => {
+            let already = app
+                .status
+                .as_ref()
+                .is_some_and(|status| status.rollback.as_ref() == Some(rollback));
+            if !already {
+                events::publish(
+                    &app,
+                    ctx,
+                    kube::runtime::events::EventType::Warning,
+                    "RolledBack",
+                    "Rollback",
+                    format!(
+                        "image {} did not become ready within {}s; rolled back to {}",
+                        rollback.failed_image,
+                        app.spec.rollout.progress_deadline_seconds,
+                        rollback.restored_image
+                    ),
+                )
+                .await;
+            }
+            let mut restored = app.as_ref().clone();
+            restored.spec.image = rollback.restored_image.clone();
+            std::borrow::Cow::Owned(restored)
+        }
+        None => std::borrow::Cow::Borrowed(app.as_ref()),
+    };
     let (app_state, app_failure) = if table_known {
-        apply_app(&app, ctx).await
+        apply_app(&deployed, ctx).await
     } else {
         (AppState::WaitingForTable, None)
     };
@@ -383,7 +418,8 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         app: app_state,
         app_failure,
         url: resources::url(&app),
-        image: app.spec.image.clone(),
+        image: deployed.spec.image.clone(),
+        rollback,
     };
     let status = status::next_status(app.status.as_ref(), observation, &now);
     publish_failures(&app, ctx, &status, &failures).await;
@@ -431,7 +467,14 @@ async fn patch_status(app: &MetricsApp, ctx: &Context, status: &MetricsAppStatus
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let apps: Api<MetricsApp> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = json!({ "status": status });
+    let serialize = |status: &MetricsAppStatus| {
+        serde_json::to_value(status).map_err(|source| Error::Serialize {
+            what: "MetricsApp status",
+            source,
+        })
+    };
+    let before = app.status.as_ref().map(serialize).transpose()?;
+    let patch = json!({ "status": merge_patch(before.as_ref(), &serialize(status)?) });
     apps.patch_status(
         &app.name_any(),
         &PatchParams::default(),
@@ -439,6 +482,26 @@ async fn patch_status(app: &MetricsApp, ctx: &Context, status: &MetricsAppStatus
     )
     .await?;
     Ok(())
+}
+
+/// The JSON merge patch (RFC 7386) that turns `before` into `after`: a field that
+/// became empty (and so is no longer serialized) must be sent as `null`, or the API
+/// server keeps the old value — a removed function would stay in the status.
+fn merge_patch(before: Option<&serde_json::Value>, after: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (before, after) {
+        (Some(Value::Object(before)), Value::Object(after)) => {
+            let mut patch = serde_json::Map::new();
+            for (key, value) in after {
+                patch.insert(key.clone(), merge_patch(before.get(key), value));
+            }
+            for key in before.keys().filter(|key| !after.contains_key(*key)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        (_, after) => after.clone(),
+    }
 }
 
 /// What a pass depends on besides the spec: a change of any of these starts a pass, a
@@ -573,6 +636,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_that_became_empty_is_removed_by_the_status_patch() {
+        let before = json!({
+            "functions": [{"name": "old"}],
+            "functionsReady": "1/1",
+            "table": {"name": "t", "streamArn": "arn:stream"},
+            "image": "a",
+        });
+        let after = json!({"table": {"name": "t"}, "image": "b"});
+        assert_eq!(
+            merge_patch(Some(&before), &after),
+            json!({
+                "functions": null,
+                "functionsReady": null,
+                "table": {"name": "t", "streamArn": null},
+                "image": "b",
+            })
+        );
+        assert_eq!(merge_patch(None, &after), after);
+    }
 
     #[test]
     fn delays_grow_and_are_capped() {

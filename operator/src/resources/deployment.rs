@@ -119,6 +119,7 @@ pub fn deployment(app: &MetricsApp, config: &ConfigMap) -> Result<Deployment> {
         metadata: metadata(app)?,
         spec: Some(DeploymentSpec {
             replicas: Some(app.spec.replicas),
+            progress_deadline_seconds: Some(rollout.progress_deadline_seconds),
             selector: LabelSelector {
                 match_labels: Some(selector_labels(app)),
                 ..LabelSelector::default()
