@@ -53,3 +53,15 @@ ensure_apt() {
   fi
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
 }
+
+# Installs GitHub's workflow parser and expression engine (the official npm packages)
+# into .tools/workflow-parser, for the workflow event-graph tests (scripts/tests/workflows).
+WORKFLOW_PARSER_PACKAGES=(@actions/workflow-parser@0.3.61 @actions/expressions@0.3.61)
+ensure_workflow_parser() {
+  local dir="$TOOLS/workflow-parser" stamp="$TOOLS/workflow-parser/.packages"
+  if [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "${WORKFLOW_PARSER_PACKAGES[*]}" ]]; then return 0; fi
+  log "installing ${WORKFLOW_PARSER_PACKAGES[*]} into $dir"
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "${WORKFLOW_PARSER_PACKAGES[@]}" >/dev/null
+  echo "${WORKFLOW_PARSER_PACKAGES[*]}" >"$stamp"
+}

@@ -3,15 +3,18 @@
 import argparse
 import json
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from . import decisions, records
-from .environments import ENVIRONMENTS, environment, environment_of_branch
+from .environments import ENVIRONMENTS, Environment, environment, environment_of_branch
 from .errors import PromotionError
 from .git import Git
-from .render import render_metricsapp
+from .render import Rendered, render
 from .summary import deployment_summary
+from .verify import State, verify
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -61,8 +64,14 @@ def cmd_env_info(git: Git, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_function_key(git: Git, args: argparse.Namespace) -> None:
+    print(records.function_key(args.name, args.arch, args.sha256))
+
+
 def cmd_record_digests(git: Git, args: argparse.Namespace) -> None:
-    digests = records.Digests(git.commit(args.commit), records.parse_images(args.image), args.run_url)
+    digests = records.Digests(
+        git.commit(args.commit), records.parse_images(args.image), args.run_url, records.parse_functions(args.function)
+    )
     if records.record_digests(git, digests, push=args.push):
         print(f"recorded digests for {digests.commit[:12]} in {records.DIGESTS_REF}", file=sys.stderr)
     else:
@@ -72,18 +81,24 @@ def cmd_record_digests(git: Git, args: argparse.Namespace) -> None:
 def cmd_digests(git: Git, args: argparse.Namespace) -> None:
     digests = records.require_digests(git, git.commit(args.commit))
     if args.format == "json":
-        print(json.dumps({"commit": digests.commit, "images": digests.images, "run_url": digests.run_url}, indent=2))
+        print(json.dumps({"commit": digests.commit, **digests.artifacts(), "run_url": digests.run_url}, indent=2))
     elif args.format == "github-output":
         print(_outputs(_digest_outputs(digests)), end="")
     else:
         print("| image | reference |\n| --- | --- |")
         for name, ref in sorted(digests.images.items()):
             print(f"| {name} | `{ref}` |")
+        if digests.functions:
+            print("\n| function zip | S3 object | CodeSha256 |\n| --- | --- | --- |")
+            for name, zip_ in sorted(digests.functions.items()):
+                print(f"| {name} | `s3://{zip_.bucket}/{zip_.key}` | `{zip_.sha256}` |")
 
 
 def cmd_record_deployment(git: Git, args: argparse.Namespace) -> None:
     env = environment(args.env)
-    deployment = records.Deployment(records.now(), git.commit(args.commit), env.name, args.result, args.run_url)
+    deployment = records.Deployment(
+        records.now(), git.commit(args.commit), env.name, args.result, args.run_url, args.reason or None
+    )
     records.record_deployment(git, env, deployment, push=args.push)
     print(f"recorded {args.result} of {deployment.commit[:12]} in {env.name}", file=sys.stderr)
 
@@ -122,15 +137,20 @@ def cmd_summary(git: Git, args: argparse.Namespace) -> None:
     print(deployment_summary(git, environment(args.env), args.commit, args.base), end="")
 
 
+def _render_for_commit(git: Git, env: Environment, commit: str, file: str | None, extra_env: dict[str, str]) -> Rendered:
+    """`env`'s MetricsApp as `commit` has it, pinned to what the build recorded for `commit`."""
+    digests = records.require_digests(git, commit)
+    source = f"{env.metricsapp_path}@{commit[:12]}"
+    text = git.file_at(commit, env.metricsapp_path) if not file else Path(file).read_text()
+    if text is None:
+        raise PromotionError(f"{env.metricsapp_path} does not exist at {commit[:12]}")
+    return render(text, digests.images["app"], extra_env, source, digests.functions)
+
+
 def cmd_render_metricsapp(git: Git, args: argparse.Namespace) -> None:
     env = environment(args.env)
     if args.commit:
-        commit = git.commit(args.commit)
-        image = records.require_digests(git, commit).images["app"]
-        source = f"{env.metricsapp_path}@{commit[:12]}"
-        text = git.file_at(commit, env.metricsapp_path) if not args.file else Path(args.file).read_text()
-        if text is None:
-            raise PromotionError(f"{env.metricsapp_path} does not exist at {commit[:12]}")
+        rendered = _render_for_commit(git, env, git.commit(args.commit), args.file, _env_pairs(args.set_env)).text
     else:
         if args.digest:
             if not DIGEST.match(args.digest):
@@ -139,12 +159,11 @@ def cmd_render_metricsapp(git: Git, args: argparse.Namespace) -> None:
         else:
             image = args.image
         path = Path(args.file or Path(git.repo) / env.metricsapp_path)
-        source = str(path)
         try:
             text = path.read_text()
         except OSError as err:
             raise PromotionError(f"cannot read {path}: {err.strerror}") from err
-    rendered = render_metricsapp(text, image, _env_pairs(args.set_env), source)
+        rendered = render(text, image, _env_pairs(args.set_env), str(path)).text
     if args.output:
         try:
             Path(args.output).write_text(rendered)
@@ -152,6 +171,53 @@ def cmd_render_metricsapp(git: Git, args: argparse.Namespace) -> None:
             raise PromotionError(f"cannot write {args.output}: {err.strerror}") from err
     else:
         print(rendered, end="")
+
+
+def _live_metricsapp(args: argparse.Namespace, name: str) -> dict:
+    """The MetricsApp as the API server returns it (or as the file `--live` holds)."""
+    if args.live:
+        text = Path(args.live).read_text()
+    else:
+        command = [args.kubectl, "get", "metricsapps.metricsapp.dev", name, "-n", args.namespace, "-o", "json"]
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise PromotionError(f"cannot run {' '.join(command)}: {err}") from err
+        if proc.returncode != 0:
+            raise PromotionError(f"{' '.join(command)} failed: {proc.stderr.strip()}")
+        text = proc.stdout
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PromotionError(f"the MetricsApp {name} is not JSON: {err}") from err
+
+
+def cmd_verify(git: Git, args: argparse.Namespace) -> None:
+    env = environment(args.env)
+    expected = _render_for_commit(git, env, git.commit(args.commit), args.file, _env_pairs(args.set_env))
+    if expected.name is None:
+        raise PromotionError(f"{env.metricsapp_path}: the MetricsApp has no metadata.name")
+    if not args.live and not args.namespace:
+        raise PromotionError("--namespace is needed to read the MetricsApp from the cluster (or --live FILE)")
+    deadline = time.monotonic() + args.timeout
+    last_message = None
+    while True:
+        verdict = verify(_live_metricsapp(args, expected.name), expected, args.generation)
+        if verdict.message != last_message:
+            print(f"{env.name}: {verdict.state.value}: {verdict.message}", file=sys.stderr)
+            last_message = verdict.message
+        if verdict.state is not State.PENDING or args.live or time.monotonic() >= deadline:
+            break
+        time.sleep(args.interval)
+    if args.github_output:
+        with open(args.github_output, "a") as out:
+            out.write(_outputs({"state": verdict.state.value, "reason": verdict.reason or ""}))
+    if verdict.state is State.VERIFIED:
+        print(f"{env.name} verified {expected.name}: {verdict.message}")
+        return
+    if verdict.state is State.PENDING:
+        raise PromotionError(f"{env.name}: not verified within {args.timeout:g}s: {verdict.message}")
+    raise PromotionError(f"{env.name}: the deployment failed: {verdict.message}")
 
 
 def cmd_resolve_rollback(git: Git, args: argparse.Namespace) -> None:
@@ -170,11 +236,25 @@ def cmd_resolve_rollback(git: Git, args: argparse.Namespace) -> None:
 def cmd_status(git: Git, args: argparse.Namespace) -> None:
     for env in ENVIRONMENTS.values():
         tip = git.branch_tip(env.branch)
+        branch = f"branch {env.branch} at {tip[:12]}" if tip else f"branch {env.branch} missing"
+        print(f"{env.name}: {branch}")
+        good = records.last_deployment(git, env, "success")
         last = records.last_deployment(git, env)
-        built = tip is not None and records.read_digests(git, tip) is not None
-        branch = f"{env.branch} at {tip[:12]}{'' if built else ' (no digests)'}" if tip else f"{env.branch} missing"
-        deployed = f"last deployed {last.commit[:12]}: {last.result} at {last.at}" if last else "never deployed"
-        print(f"{env.name:<11} {branch}; {deployed}")
+        if good is None:
+            print("  running: nothing verified yet")
+        else:
+            digests = records.read_digests(git, good.commit)
+            print(f"  running: {good.commit[:12]}, verified {good.at}")
+            for name, ref in sorted(digests.images.items() if digests else []):
+                print(f"    {name}: {ref}")
+            for name, zip_ in sorted(digests.functions.items() if digests else []):
+                print(f"    function {name}: {zip_.sha256}")
+            if tip is not None and good.commit != tip:
+                print(f"  not the branch tip {tip[:12]}: rolled back, or the tip is not verified yet")
+        if last is not None and last.result == "failure":
+            why = f" ({last.reason})" if last.reason else ""
+            where = f" {last.run_url}" if last.run_url else ""
+            print(f"  last deployment failed{why}: {last.commit[:12]} at {last.at}{where}")
 
 
 def cmd_check_backmerge(git: Git, args: argparse.Namespace) -> None:
@@ -202,9 +282,18 @@ def parser() -> argparse.ArgumentParser:
     s = command("env-info", cmd_env_info, "print an environment's branch, namespace and files (NAME=VALUE lines)")
     s.add_argument("--env", required=True)
 
-    s = command("record-digests", cmd_record_digests, "record the image digests built for a commit")
+    s = command("function-key", cmd_function_key, "print the S3 key a Lambda zip is uploaded under (content-addressed)")
+    s.add_argument("--name", required=True, help="the function, as in spec.functions[].name")
+    s.add_argument("--arch", required=True, choices=records.ARCHITECTURES)
+    s.add_argument("--sha256", required=True, help="base64 SHA-256 of the zip (Lambda's CodeSha256)")
+
+    s = command("record-digests", cmd_record_digests, "record the image digests (and Lambda zips) built for a commit")
     s.add_argument("--commit", required=True)
     s.add_argument("--image", action="append", default=[], metavar="NAME=REPOSITORY@sha256:DIGEST", help="operator=... and app=...")
+    s.add_argument(
+        "--function", action="append", default=[], metavar="NAME/ARCH=s3://BUCKET/KEY#SHA256",
+        help="a Lambda zip uploaded under its function-key",
+    )
     s.add_argument("--run-url", help="the build run, for the record")
     s.add_argument("--push", action="store_true", help="push the record to the remote")
 
@@ -216,6 +305,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--commit", required=True)
     s.add_argument("--env", required=True)
     s.add_argument("--result", required=True, choices=records.RESULTS)
+    s.add_argument("--reason", help="why it failed (the MetricsApp's Ready reason, e.g. RolledBack)")
     s.add_argument("--run-url")
     s.add_argument("--push", action="store_true", help="push the record to the remote")
 
@@ -248,12 +338,25 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--set-env", action="append", default=[], metavar="NAME=VALUE", help="append to spec.env")
     s.add_argument("--output", help="write here instead of stdout")
 
+    s = command("verify", cmd_verify, "wait until the cluster runs a commit's MetricsApp: Ready, its image and code")
+    s.add_argument("--env", required=True)
+    s.add_argument("--commit", required=True, help="the commit deployed (what to expect is rendered from it)")
+    s.add_argument("--namespace", help="the MetricsApp's namespace (read with kubectl)")
+    s.add_argument("--generation", type=int, help="metadata.generation the apply returned; a later one fails")
+    s.add_argument("--timeout", type=float, default=900, help="seconds to wait (default: 900)")
+    s.add_argument("--interval", type=float, default=5, help="seconds between reads (default: 5)")
+    s.add_argument("--kubectl", default="kubectl")
+    s.add_argument("--live", help="check this JSON file once instead of reading the cluster")
+    s.add_argument("--file", help="the MetricsApp file deployed, if not examples/<env>/metricsapp.yaml at the commit")
+    s.add_argument("--set-env", action="append", default=[], metavar="NAME=VALUE", help="as given to render-metricsapp")
+    s.add_argument("--github-output", metavar="FILE", help="append state= and reason= to FILE ($GITHUB_OUTPUT)")
+
     s = command("resolve-rollback", cmd_resolve_rollback, "check a rollback target and print its digests")
     s.add_argument("--env", required=True)
     s.add_argument("--commit", required=True)
     s.add_argument("--format", choices=["text", "github-output"], default="text")
 
-    command("status", cmd_status, "each environment's branch and the last deployment recorded for it")
+    command("status", cmd_status, "each environment: its branch, the commit and images it runs, when verified, rollbacks")
 
     s = command("check-backmerge", cmd_check_backmerge, "fail while staging or main has commits that dev lacks")
     s.add_argument("--candidate", help="check this commit in place of dev's tip (a pull request into dev)")

@@ -1,5 +1,6 @@
 """A thin wrapper over the git CLI for one repository and its remote."""
 
+import base64
 import os
 import subprocess
 from dataclasses import dataclass
@@ -94,9 +95,23 @@ class Git:
         proc = self.run("show", f"{commit}:{path}", check=False)
         return proc.stdout if proc.returncode == 0 else None
 
+    def _fetch_auth(self) -> list[str]:
+        """`-c` options that authenticate a fetch with $PROMOTE_FETCH_TOKEN, when it is set.
+
+        Lets a job check out with `persist-credentials: false` (no token left in .git/config
+        for later steps) and still fetch the notes of a private repository in this one call.
+        """
+        token = os.environ.get("PROMOTE_FETCH_TOKEN")
+        if not token:
+            return []
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        return ["-c", f"http.{server}/.extraheader=AUTHORIZATION: basic {basic}"]
+
     def fetch(self) -> None:
         """Fetches every branch and every notes ref of the remote."""
         self.run(
+            *self._fetch_auth(),
             "fetch",
             "--prune",
             self.remote,

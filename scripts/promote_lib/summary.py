@@ -41,7 +41,8 @@ def _deployed_metricsapp(git: Git, env: Environment, commit: str | None) -> tupl
     digests = records.read_digests(git, commit)
     if digests is None:
         return text, f"{commit[:12]} (no digests recorded: shown as written)"
-    return render_metricsapp(text, digests.images["app"], {}, f"{env.metricsapp_path}@{commit[:12]}"), commit[:12]
+    source = f"{env.metricsapp_path}@{commit[:12]}"
+    return render_metricsapp(text, digests.images["app"], {}, source, digests.functions), commit[:12]
 
 
 def _baseline(git: Git, env: Environment, base: str | None) -> tuple[str | None, str]:
@@ -83,6 +84,12 @@ def deployment_summary(git: Git, env: Environment, commit: str, base: str | None
     for name, ref in sorted(digests.images.items()):
         now = before_digests.images.get(name) if before_digests else None
         lines.append(f"| {name} | `{ref}` | {'unchanged' if now == ref else f'`{now}`' if now else 'not recorded'} |")
+    if digests.functions:
+        lines += ["", "| function zip | CodeSha256 | before |", "| --- | --- | --- |"]
+        for name, zip_ in sorted(digests.functions.items()):
+            was = before_digests.functions.get(name) if before_digests else None
+            before = "unchanged" if was == zip_ else f"`{was.sha256}`" if was else "not recorded"
+            lines.append(f"| {name} | `{zip_.sha256}` | {before} |")
     if digests.run_url:
         lines += ["", f"Built by {digests.run_url}"]
 

@@ -114,14 +114,28 @@ def test_a_push_that_loses_the_race_merges_the_winner_and_retries(repos):
     assert "dev is green" in repos.ok("check-green", "--commit", second, "--env", "dev", repo=repos.dev)
 
 
-def test_status_shows_each_environments_branch_and_last_deployment(repos):
+def test_status_shows_per_environment_the_commit_its_digests_when_verified_and_a_failure(repos):
     feature = repos.commit_on("dev", "Add activity export")
     repos.build(feature)
     repos.deployed(feature, "dev")
-    repos.deployed(feature, "dev", "failure")
+    repos.ok("record-deployment", "--commit", feature, "--env", "dev", "--result", "failure", "--reason", "RolledBack", "--push")
 
-    lines = repos.ok("status").splitlines()
+    text = repos.ok("status")
+    dev, staging, production = text.split("\nstaging: ")[0], *text.split("\nstaging: ")[1].split("\nproduction: ")
 
-    assert lines[0].startswith(f"dev         dev at {feature[:12]}; last deployed {feature[:12]}: failure at ")
-    assert lines[1] == f"staging     staging at {repos.initial[:12]} (no digests); never deployed"
-    assert lines[2] == f"production  main at {repos.initial[:12]} (no digests); never deployed"
+    assert dev.startswith(f"dev: branch dev at {feature[:12]}\n  running: {feature[:12]}, verified 20")
+    assert f"    app: {repos.images(feature)['app']}" in dev
+    assert f"  last deployment failed (RolledBack): {feature[:12]} at " in dev
+    assert staging == f"branch staging at {repos.initial[:12]}\n  running: nothing verified yet"
+    assert production.startswith(f"branch main at {repos.initial[:12]}\n  running: nothing verified yet")
+
+
+def test_status_says_when_an_environment_runs_another_commit_than_its_branch_tip(repos):
+    first = repos.commit_on("dev", "First feature")
+    repos.build(first)
+    repos.deployed(first, "dev")
+    second = repos.commit_on("dev", "Second feature")
+    repos.build(second)
+
+    assert f"  running: {first[:12]}, verified" in repos.ok("status")
+    assert f"  not the branch tip {second[:12]}: rolled back, or the tip is not verified yet" in repos.ok("status")
