@@ -209,6 +209,8 @@ def check_values_schema(chart: Chart, examples: dict[str, dict[str, Any]]) -> No
         ),
         "resyncPeriod that is not a duration": ({"resyncPeriod": "often"}, "/resyncPeriod"),
         "resyncPeriod in days, which the operator does not parse": ({"resyncPeriod": "1d"}, "/resyncPeriod"),
+        "concurrency 0, which would reconcile nothing": ({"concurrency": 0}, "/concurrency"),
+        "awsDeadline that is not a duration": ({"awsDeadline": "soon"}, "/awsDeadline"),
         "image.digest that is not sha256": ({"image": {"digest": "latest"}}, "/image/digest"),
         "serviceMonitor.enabled of the wrong type": ({"serviceMonitor": {"enabled": "true"}}, "/serviceMonitor/enabled"),
     }

@@ -31,6 +31,7 @@ pub struct Metrics {
     ready: Family<AppLabels, Gauge>,
     /// AWS calls by service, operation and outcome, counted by [`AwsCallCounter`].
     pub aws_calls: AwsCallCounter,
+    resident_memory: Gauge,
 }
 
 impl Default for Metrics {
@@ -68,6 +69,12 @@ impl Default for Metrics {
             "AWS calls made, by service, operation and outcome",
             aws_calls.calls.clone(),
         );
+        let resident_memory = Gauge::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the operator process (read at each scrape)",
+            resident_memory.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -75,6 +82,7 @@ impl Default for Metrics {
             duration,
             ready,
             aws_calls,
+            resident_memory,
         }
     }
 }
@@ -110,10 +118,22 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        if let Some(bytes) = resident_memory_bytes() {
+            self.resident_memory
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
+}
+
+/// VmRSS of this process, from `/proc/self/status` (Linux; `None` elsewhere).
+fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn app_labels(namespace: &str, name: &str) -> AppLabels {
