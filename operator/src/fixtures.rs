@@ -237,8 +237,12 @@ impl Exchange {
 pub enum Scenario {
     /// A new MetricsApp: only the finalizer is added.
     FinalizerCreation(MetricsApp),
-    /// Table created, then the four app objects created, then the status.
-    Creation(MetricsApp),
+    /// The AWS resources created (one Event each, `aws_events`), then the four app
+    /// objects created, then the status.
+    Creation {
+        app: MetricsApp,
+        aws_events: Vec<&'static str>,
+    },
     /// The live objects as the previous pass left them: nothing to write but `writes`.
     Existing {
         live: LiveObjects,
@@ -364,7 +368,7 @@ impl Scenario {
         match self {
             Scenario::Existing { live, .. } | Scenario::DriftCorrection { live, .. } => Some(live),
             Scenario::FinalizerCreation(_)
-            | Scenario::Creation(_)
+            | Scenario::Creation { .. }
             | Scenario::TableFailure { .. }
             | Scenario::Nothing
             | Scenario::StatusOnly(_)
@@ -379,18 +383,21 @@ impl Scenario {
                 let finalized = serde_json::to_value(app.finalized()).expect("app serializes");
                 vec![Expect::patch_answered(APP_PATH, finalized)]
             }
-            Scenario::Creation(app) => vec![
-                Expect::event("TableCreated"),
-                Expect::patch(SERVICE_ACCOUNT_PATH),
-                Expect::event("ServiceAccountCreated"),
-                Expect::patch(CONFIG_MAP_PATH),
-                Expect::event("ConfigMapCreated"),
-                Expect::patch(SERVICE_PATH),
-                Expect::event("ServiceCreated"),
-                Expect::patch(DEPLOYMENT_PATH),
-                Expect::event("DeploymentCreated"),
-                Expect::status(&app),
-            ],
+            Scenario::Creation { app, aws_events } => aws_events
+                .into_iter()
+                .map(Expect::event)
+                .chain([
+                    Expect::patch(SERVICE_ACCOUNT_PATH),
+                    Expect::event("ServiceAccountCreated"),
+                    Expect::patch(CONFIG_MAP_PATH),
+                    Expect::event("ConfigMapCreated"),
+                    Expect::patch(SERVICE_PATH),
+                    Expect::event("ServiceCreated"),
+                    Expect::patch(DEPLOYMENT_PATH),
+                    Expect::event("DeploymentCreated"),
+                    Expect::status(&app),
+                ])
+                .collect(),
             Scenario::Existing { writes, .. } => writes,
             Scenario::DriftCorrection { app, .. } => {
                 vec![Expect::event("DriftCorrected"), Expect::status(&app)]
