@@ -908,7 +908,6 @@ async fn a_function_with_a_stream_trigger_is_created_updated_in_order_and_remove
         condition(&json, "FunctionsReady")["reason"],
         "FunctionsProgressing"
     );
-    let mut app = app;
     app.status = Some(status);
     let live = LiveObjects::from_applies(&first).with_available_deployment(2);
 
