@@ -55,13 +55,13 @@ UNVALIDATED_GROUPS = ("monitoring.coreos.com/",)
 
 # The operator's Kubernetes API use, from the agreed contract: (group, resource) -> verbs.
 OPERATOR_RULES = {
-    ("metricsapp.dev", "metricsapps"): {"get", "list", "watch", "patch", "update"},
-    ("metricsapp.dev", "metricsapps/status"): {"get", "patch", "update"},
+    ("metricsapp.dev", "metricsapps"): {"list", "watch", "patch"},
+    ("metricsapp.dev", "metricsapps/status"): {"patch"},
     ("metricsapp.dev", "metricsapps/finalizers"): {"update"},
-    ("apps", "deployments"): {"get", "list", "watch", "create", "patch", "update"},
-    ("", "services"): {"get", "list", "watch", "create", "patch", "update"},
-    ("", "configmaps"): {"get", "list", "watch", "create", "patch", "update"},
-    ("", "serviceaccounts"): {"get", "list", "watch", "create", "patch", "update"},
+    ("apps", "deployments"): {"list", "watch", "create", "patch"},
+    ("", "services"): {"list", "watch", "create", "patch"},
+    ("", "configmaps"): {"list", "watch", "create", "patch"},
+    ("", "serviceaccounts"): {"list", "watch", "create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
 LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update", "patch"}}
@@ -210,6 +210,8 @@ def check_values_schema(chart: Chart, examples: dict[str, dict[str, Any]]) -> No
         "resyncPeriod that is not a duration": ({"resyncPeriod": "often"}, "/resyncPeriod"),
         "resyncPeriod in days, which the operator does not parse": ({"resyncPeriod": "1d"}, "/resyncPeriod"),
         "concurrency 0, which would reconcile nothing": ({"concurrency": 0}, "/concurrency"),
+        "a Service type that does not exist": ({"limits": {"serviceTypes": ["Public"]}}, "/limits/serviceTypes/0"),
+        "a name prefix with a space": ({"namePrefix": "my app"}, "/namePrefix"),
         "awsDeadline that is not a duration": ({"awsDeadline": "soon"}, "/awsDeadline"),
         "image.digest that is not sha256": ({"image": {"digest": "latest"}}, "/image/digest"),
         "serviceMonitor.enabled of the wrong type": ({"serviceMonitor": {"enabled": "true"}}, "/serviceMonitor/enabled"),

@@ -10,6 +10,8 @@ use clap::{Args, ValueEnum};
 use k8s_openapi::jiff::SignedDuration;
 use metricsapp_aws::table::DeletionPolicy;
 
+use crate::crd::ServiceType;
+use crate::limits::Limits;
 use crate::{Error, Result};
 
 #[derive(Args, Debug, Clone)]
@@ -49,6 +51,35 @@ pub struct RunArgs {
     /// take; past it the part reports Timeout and is retried.
     #[arg(long, env = "METRICSAPP_AWS_DEADLINE", default_value = "60s", value_parser = parse_period)]
     pub aws_deadline: Duration,
+
+    /// Put in front of every AWS name the operator makes (tables, functions), so that
+    /// its IAM policy can be scoped to `<prefix>*`. Names recorded in a MetricsApp's
+    /// status when its resources were created are kept.
+    #[arg(long, env = "METRICSAPP_NAME_PREFIX", default_value = "", value_parser = parse_prefix)]
+    pub name_prefix: String,
+
+    /// Highest provisioned read capacity a MetricsApp's table may ask for.
+    #[arg(long, env = "METRICSAPP_MAX_READ_CAPACITY", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_read_capacity: i64,
+
+    /// Highest provisioned write capacity a MetricsApp's table may ask for.
+    #[arg(long, env = "METRICSAPP_MAX_WRITE_CAPACITY", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_write_capacity: i64,
+
+    /// Honour `adopt: true`: let a MetricsApp take over an existing table or function
+    /// that no MetricsApp owns.
+    #[arg(long, env = "METRICSAPP_ALLOW_ADOPT", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_adopt: bool,
+
+    /// Let `deletionPolicy: Delete` skip the backup (`backupBeforeDelete: false`);
+    /// otherwise a backup is taken anyway.
+    #[arg(long, env = "METRICSAPP_ALLOW_DELETE_WITHOUT_BACKUP", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_delete_without_backup: bool,
+
+    /// Service types a MetricsApp may ask for, comma-separated: `ClusterIP`,
+    /// `NodePort`, `LoadBalancer`.
+    #[arg(long, env = "METRICSAPP_ALLOWED_SERVICE_TYPES", default_value = "ClusterIP", value_delimiter = ',', value_parser = parse_service_type)]
+    pub allowed_service_types: Vec<ServiceType>,
 
     /// Run the controller only while holding a Lease, so that several replicas can run
     /// with one active.
@@ -114,6 +145,17 @@ pub struct LeaseSettings {
 }
 
 impl RunArgs {
+    /// The administrator's limits from the flags.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_read_capacity: self.max_read_capacity,
+            max_write_capacity: self.max_write_capacity,
+            allow_adopt: self.allow_adopt,
+            allow_delete_without_backup: self.allow_delete_without_backup,
+            service_types: self.allowed_service_types.clone(),
+        }
+    }
+
     /// The namespace to watch, `None` for all.
     pub fn watched_namespace(&self) -> Option<&str> {
         let namespace = self.namespace.trim();
@@ -150,6 +192,32 @@ impl RunArgs {
 }
 
 /// Parses a period such as `30s`, `5m`, `1h30m`; it must be at least one second.
+fn parse_service_type(text: &str) -> std::result::Result<ServiceType, String> {
+    match text.trim() {
+        "ClusterIP" => Ok(ServiceType::ClusterIP),
+        "NodePort" => Ok(ServiceType::NodePort),
+        "LoadBalancer" => Ok(ServiceType::LoadBalancer),
+        other => Err(format!(
+            "`{other}` is not a Service type: ClusterIP, NodePort or LoadBalancer"
+        )),
+    }
+}
+
+/// A prefix keeps names valid for both DynamoDB and Lambda: letters, digits, `-`, `_`.
+fn parse_prefix(text: &str) -> std::result::Result<String, String> {
+    if text.len() <= 20
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}`: a name prefix is at most 20 characters of letters, digits, `-` and `_`"
+        ))
+    }
+}
+
 pub fn parse_period(text: &str) -> std::result::Result<Duration, String> {
     let period = SignedDuration::from_str(text.trim())
         .map_err(|error| format!("`{text}` is not a period like 30s, 5m or 1h: {error}"))?;
@@ -188,6 +256,42 @@ mod tests {
         assert_eq!(args.lease_name, "metricsapp-operator");
         assert_eq!(args.log_format, LogFormat::Text);
         assert_eq!(args.lease().unwrap(), None);
+    }
+
+    #[test]
+    fn the_administrators_limits_default_to_the_safe_side_and_parse() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.limits(), Limits::default());
+        assert_eq!(args.name_prefix, "");
+        assert_eq!(args.concurrency, 8);
+        let args = parse(&[
+            "--name-prefix=metricsapp-",
+            "--max-read-capacity=500",
+            "--max-write-capacity=50",
+            "--allow-adopt",
+            "--allow-delete-without-backup=true",
+            "--allowed-service-types=ClusterIP,LoadBalancer",
+        ])
+        .unwrap();
+        let limits = args.limits();
+        assert_eq!(args.name_prefix, "metricsapp-");
+        assert_eq!(
+            (limits.max_read_capacity, limits.max_write_capacity),
+            (500, 50)
+        );
+        assert!(limits.allow_adopt && limits.allow_delete_without_backup);
+        assert_eq!(
+            limits.service_types,
+            [ServiceType::ClusterIP, ServiceType::LoadBalancer]
+        );
+        for bad in [
+            "--allowed-service-types=Public",
+            "--name-prefix=has space",
+            "--max-read-capacity=0",
+            "--concurrency=0",
+        ] {
+            assert!(parse(&[bad]).is_err(), "{bad} must be refused");
+        }
     }
 
     #[test]

@@ -156,8 +156,9 @@ fn default_replicas() -> i32 {
     .reason(kube::core::Reason::FieldValueForbidden)
 )]
 pub struct TableSpec {
-    /// Table name. Defaults to `<namespace>-<name>` of this MetricsApp. Immutable once
-    /// the MetricsApp exists: DynamoDB cannot rename a table.
+    /// Table name. Defaults to `<namespace>-<name>` of this MetricsApp; the operator
+    /// puts its administrator's prefix (`--name-prefix`) in front. Immutable once the
+    /// MetricsApp exists: DynamoDB cannot rename a table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^[a-zA-Z0-9_.-]{3,255}$"), length(max = 255))]
     pub name: Option<String>,
@@ -167,16 +168,18 @@ pub struct TableSpec {
     #[serde(default)]
     pub billing_mode: BillingMode,
 
-    /// Read capacity units of the table and its index. Required exactly when
-    /// billingMode is `PROVISIONED`.
+    /// Read capacity units of the table and its index, 1 to 40000 (DynamoDB's
+    /// per-table quota). Required exactly when billingMode is `PROVISIONED`; the
+    /// operator's administrator may allow less (`--max-read-capacity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 40000))]
     pub read_capacity: Option<i64>,
 
-    /// Write capacity units of the table and its index. Required exactly when
-    /// billingMode is `PROVISIONED`.
+    /// Write capacity units of the table and its index, 1 to 40000 (DynamoDB's
+    /// per-table quota). Required exactly when billingMode is `PROVISIONED`; the
+    /// operator's administrator may allow less (`--max-write-capacity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 40000))]
     pub write_capacity: Option<i64>,
 
     /// Continuous backups with point-in-time recovery.
@@ -208,9 +211,9 @@ pub struct TableSpec {
     #[serde(default = "default_true")]
     pub backup_before_delete: bool,
 
-    /// Take over an existing table that was not created by this MetricsApp. Without
-    /// it such a table is left untouched and the TableReady condition reports a
-    /// TableConflict.
+    /// Take over an existing table that was not created by this MetricsApp (only when
+    /// the operator's administrator allows it: `--allow-adopt`). Without it such a
+    /// table is left untouched and the TableReady condition reports a TableConflict.
     #[serde(default)]
     pub adopt: bool,
 }
@@ -347,7 +350,9 @@ pub struct ServiceSpec {
     #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 65535").message("service.port must be between 1 and 65535"))]
     pub port: i32,
 
-    /// Service type: `ClusterIP` (the default), `NodePort` or `LoadBalancer`.
+    /// Service type: `ClusterIP` (the default), `NodePort` or `LoadBalancer` — the
+    /// last two only where the operator's administrator allows them
+    /// (`--allowed-service-types`).
     #[serde(default, rename = "type")]
     pub type_: ServiceType,
 }

@@ -440,9 +440,11 @@ pub fn context(aws: AwsClients, live: Option<&LiveObjects>) -> (Arc<Context>, Ap
         default_deletion_policy: DeletionPolicy::Retain,
         app: AppSettings {
             region: "us-east-1".into(),
+            name_prefix: String::new(),
         },
         aws_deadline: Duration::from_secs(30),
         concurrency: 4,
+        limits: crate::limits::Limits::default(),
     };
     let (caches, mut writers) = crate::controller::caches();
     if let Some(live) = live {

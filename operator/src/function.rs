@@ -30,16 +30,27 @@ pub enum Build {
     Waiting(String),
 }
 
-/// The AWS name: `functionName`, or `<namespace>-<app>-<name>`, which must fit in 64
-/// characters (the CRD cannot check it fully: CEL does not see the namespace).
-pub fn function_name(app: &MetricsApp, spec: &FunctionSpec) -> Result<String> {
-    if let Some(name) = &spec.function_name {
-        return Ok(name.clone());
+/// The AWS name: the one recorded in the status, else `prefix` + `functionName`, or
+/// `prefix` + `<namespace>-<app>-<name>`, which must fit in 64 characters (the CRD
+/// cannot check it fully: CEL sees neither the namespace nor the prefix).
+pub fn function_name(app: &MetricsApp, spec: &FunctionSpec, prefix: &str) -> Result<String> {
+    let recorded = app
+        .status
+        .iter()
+        .flat_map(|status| &status.functions)
+        .find(|function| function.name == spec.name && function.arn.is_some());
+    if let Some(recorded) = recorded {
+        return Ok(recorded.function_name.clone());
     }
-    let namespace = app
-        .namespace()
-        .ok_or(Error::MissingMetadata("metadata.namespace"))?;
-    let name = format!("{namespace}-{}-{}", app.name_any(), spec.name);
+    let name = match &spec.function_name {
+        Some(name) => format!("{prefix}{name}"),
+        None => {
+            let namespace = app
+                .namespace()
+                .ok_or(Error::MissingMetadata("metadata.namespace"))?;
+            format!("{prefix}{namespace}-{}-{}", app.name_any(), spec.name)
+        }
+    };
     if name.len() > MAX_NAME {
         return Err(Error::InvalidSpec(format!(
             "functions[{}].name: the AWS function name `{name}` is {} characters, Lambda allows {MAX_NAME}; shorten the name or set functions[{}].functionName",
@@ -58,8 +69,9 @@ pub fn desired_function(
     spec: &FunctionSpec,
     table: &str,
     stream_arn: Option<&str>,
+    prefix: &str,
 ) -> Result<Build> {
-    let name = function_name(app, spec)?;
+    let name = function_name(app, spec, prefix)?;
     let field = |what: &str| format!("functions[{}].{what}", spec.name);
     let code = match (&spec.code.s3, &spec.code.image_uri) {
         (Some(s3), None) => Code::S3 {
@@ -187,8 +199,9 @@ mod tests {
     #[test]
     fn a_zip_function_gets_the_default_name_runtime_handler_and_the_table() {
         let app = MetricsApp::test();
-        let desired =
-            ready(desired_function(&app, &function_spec("rollup"), "team-metrics", None).unwrap());
+        let desired = ready(
+            desired_function(&app, &function_spec("rollup"), "team-metrics", None, "").unwrap(),
+        );
         assert_eq!(desired.name, "team-metrics-rollup");
         assert_eq!(desired.runtime.as_deref(), Some("provided.al2023"));
         assert_eq!(desired.handler.as_deref(), Some("bootstrap"));
@@ -205,7 +218,7 @@ mod tests {
         let mut spec = function_spec("rollup");
         spec.env.insert(TABLE_ENV.into(), "someone-elses".into());
         spec.env.insert("RUST_LOG".into(), "debug".into());
-        let desired = ready(desired_function(&app, &spec, "team-metrics", None).unwrap());
+        let desired = ready(desired_function(&app, &spec, "team-metrics", None, "").unwrap());
         assert_eq!(desired.env[TABLE_ENV], "team-metrics");
         assert_eq!(desired.env["RUST_LOG"], "debug");
     }
@@ -214,14 +227,14 @@ mod tests {
     fn a_name_too_long_for_lambda_is_refused_naming_the_field() {
         let mut app = MetricsApp::test();
         app.metadata.name = Some("a".repeat(40));
-        let error = function_name(&app, &function_spec(&"b".repeat(30)))
+        let error = function_name(&app, &function_spec(&"b".repeat(30)), "")
             .unwrap_err()
             .to_string();
         assert!(error.contains("functionName"), "{error}");
         assert!(error.contains("64"), "{error}");
         let mut spec = function_spec(&"b".repeat(30));
         spec.function_name = Some("short".into());
-        assert_eq!(function_name(&app, &spec).unwrap(), "short");
+        assert_eq!(function_name(&app, &spec, "").unwrap(), "short");
     }
 
     #[test]
@@ -233,11 +246,11 @@ mod tests {
             image_uri: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/form@sha256:ab".into()),
             sha256: None,
         };
-        let desired = ready(desired_function(&app, &spec, "t", None).unwrap());
+        let desired = ready(desired_function(&app, &spec, "t", None, "").unwrap());
         assert_eq!(desired.runtime, None);
         assert_eq!(desired.handler, None);
         spec.handler = Some("bootstrap".into());
-        assert!(desired_function(&app, &spec, "t", None).is_err());
+        assert!(desired_function(&app, &spec, "t", None, "").is_err());
     }
 
     #[test]
@@ -245,7 +258,7 @@ mod tests {
         let app = MetricsApp::test();
         let mut spec = function_spec("form");
         spec.code.image_uri = Some("image".into());
-        let error = desired_function(&app, &spec, "t", None)
+        let error = desired_function(&app, &spec, "t", None, "")
             .unwrap_err()
             .to_string();
         assert!(error.contains("functions[form].code"), "{error}");
@@ -265,13 +278,13 @@ mod tests {
                 filter_patterns: Vec::new(),
             }),
         });
-        assert!(desired_function(&app, &spec, "t", Some("arn")).is_err());
+        assert!(desired_function(&app, &spec, "t", Some("arn"), "").is_err());
         app.spec.table.stream = Some(StreamViewType::NewAndOldImages);
         assert!(matches!(
-            desired_function(&app, &spec, "t", None).unwrap(),
+            desired_function(&app, &spec, "t", None, "").unwrap(),
             Build::Waiting(_)
         ));
-        let desired = ready(desired_function(&app, &spec, "t", Some("arn:stream")).unwrap());
+        let desired = ready(desired_function(&app, &spec, "t", Some("arn:stream"), "").unwrap());
         let trigger = desired.trigger.unwrap();
         assert_eq!(trigger.stream_arn, "arn:stream");
         assert_eq!(trigger.batch_size, Some(50));
@@ -288,7 +301,7 @@ mod tests {
             key: "rollup.zip".into(),
             object_version: Some("v2".into()),
         });
-        let desired = ready(desired_function(&app, &spec, "t", None).unwrap());
+        let desired = ready(desired_function(&app, &spec, "t", None, "").unwrap());
         assert_eq!(
             desired.code,
             Code::S3 {

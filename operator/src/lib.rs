@@ -13,6 +13,7 @@ pub mod controller;
 pub mod crd;
 pub mod function;
 pub mod leader;
+pub mod limits;
 pub mod metrics;
 pub mod resources;
 pub mod rollback;

@@ -32,7 +32,7 @@ enum Command {
     /// Print the MetricsApp CustomResourceDefinition as YAML (the content of crds/metricsapp.yaml).
     Crdgen,
     /// Run the controller against the cluster of the kubeconfig (or in-cluster config).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 fn main() -> ExitCode {
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(args)) {
+            match runtime.block_on(run(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     error!(%error, "operator stopped");
@@ -146,9 +146,13 @@ async fn run(args: RunArgs) -> Result<(), Error> {
     let settings = Settings {
         resync_period: args.resync_period,
         default_deletion_policy: args.default_deletion_policy.into(),
-        app: AppSettings { region },
+        app: AppSettings {
+            region,
+            name_prefix: args.name_prefix.clone(),
+        },
         aws_deadline: args.aws_deadline,
         concurrency: args.concurrency,
+        limits: args.limits(),
     };
     let identity = lease
         .as_ref()

@@ -458,7 +458,7 @@ async fn deletion_with_delete_backs_up_then_deletes_the_table() {
 }
 
 async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, app: &MetricsApp) {
-    let desired: DesiredTable = table::desired_table(app).unwrap();
+    let desired: DesiredTable = table::desired_table(app, "").unwrap();
     let owner = table::owner(app).unwrap();
     metricsapp_aws::table::reconcile(
         dynamodb,
@@ -621,6 +621,7 @@ async fn unreachable_aws_is_recoverable_and_retried_with_growing_backoff() {
 fn live_of(app: &MetricsApp) -> LiveObjects {
     let settings = crate::resources::AppSettings {
         region: "us-east-1".into(),
+        name_prefix: String::new(),
     };
     let config_map = crate::resources::config_map(app, &settings).unwrap();
     let with_version = |mut value: Value| {
@@ -1137,4 +1138,62 @@ async fn a_new_image_that_never_becomes_ready_is_rolled_back_to_the_last_good_on
         Some(&Value::from(good))
     );
     // No new Event and no status write: the status already says RolledBack.
+}
+
+#[tokio::test]
+async fn what_the_administrator_does_not_allow_is_a_terminal_condition_naming_the_flag() {
+    // Adoption is off by default: nothing is asked of AWS, the table part says why.
+    let mut app = MetricsApp::test().finalized();
+    app.spec.table.adopt = true;
+    let (result, exchanges, _) = pass(
+        app.clone(),
+        no_aws().await,
+        Scenario::TableFailure {
+            app: app.clone(),
+            reason: "NotAllowed",
+        },
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(300)));
+    let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
+    let table_ready = condition(&status, "TableReady");
+    assert_eq!(table_ready["reason"], "NotAllowed");
+    assert!(
+        table_ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-adopt"),
+        "{table_ready}"
+    );
+    assert_eq!(condition(&status, "Terminal")["status"], "True");
+
+    // A LoadBalancer is not applied (the Service stays as it is); the rest of the app
+    // still is.
+    let mut app = with_known_table(MetricsApp::test().finalized());
+    let live = live_of(&app);
+    app.spec.service.type_ = crd::ServiceType::LoadBalancer;
+    app.metadata.generation = Some(2);
+    let (result, exchanges, _) = pass(
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![
+                Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+                Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+                Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+                Expect::event("AwsUnavailable"),
+                Expect::event("NotAllowed"),
+                Expect::status(&app),
+            ],
+        },
+    )
+    .await;
+    result.unwrap();
+    let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
+    let available = condition(&status, "Available");
+    assert_eq!(available["reason"], "NotAllowed");
+    let message = available["message"].as_str().unwrap();
+    assert!(message.contains("service.type: LoadBalancer"), "{message}");
+    assert!(message.contains("--allowed-service-types"), "{message}");
 }

@@ -96,6 +96,7 @@ mod tests {
         };
         let settings = crate::resources::AppSettings {
             region: "us-east-1".into(),
+            name_prefix: String::new(),
         };
         let config = crate::resources::config_map(&app, &settings).unwrap();
         let mut deployment = crate::resources::deployment(&app, &config).unwrap();

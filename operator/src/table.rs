@@ -9,18 +9,31 @@ use metricsapp_aws::table::{
 use crate::crd::{self, BillingMode, MetricsApp, StreamViewType, TableStatus};
 use crate::{Error, Result};
 
-/// The table name: `spec.table.name`, or `<namespace>-<name>` when unset.
-pub fn table_name(app: &MetricsApp) -> Result<String> {
+/// The table name: the one recorded in the status when the table was created (so a
+/// new operator default or prefix never moves an app to another, empty table), else
+/// `prefix` + `spec.table.name`, or `prefix` + `<namespace>-<name>` when unset. The
+/// administrator's prefix (`--name-prefix`) keeps every table inside the names the
+/// operator's IAM policy allows.
+pub fn table_name(app: &MetricsApp, prefix: &str) -> Result<String> {
+    let recorded = app
+        .status
+        .as_ref()
+        .and_then(|status| status.table.as_ref())
+        .filter(|table| table.arn.is_some())
+        .map(|table| table.name.clone());
+    if let Some(name) = recorded {
+        return Ok(name);
+    }
     match &app.spec.table.name {
-        Some(name) => Ok(name.clone()),
-        None => Ok(format!("{}-{}", namespace(app)?, app.name_any())),
+        Some(name) => Ok(format!("{prefix}{name}")),
+        None => Ok(format!("{prefix}{}-{}", namespace(app)?, app.name_any())),
     }
 }
 
 /// The table the spec asks for. Billing capacity is checked by the CRD's CEL rule;
 /// the same check here keeps a spec that bypassed it (an older CRD) from becoming a
 /// half-provisioned table.
-pub fn desired_table(app: &MetricsApp) -> Result<DesiredTable> {
+pub fn desired_table(app: &MetricsApp, prefix: &str) -> Result<DesiredTable> {
     let spec = &app.spec.table;
     let billing = match (spec.billing_mode, spec.read_capacity, spec.write_capacity) {
         (BillingMode::PayPerRequest, None, None) => Billing::OnDemand,
@@ -39,7 +52,7 @@ pub fn desired_table(app: &MetricsApp) -> Result<DesiredTable> {
         }
     };
     Ok(DesiredTable {
-        name: table_name(app)?,
+        name: table_name(app, prefix)?,
         billing,
         point_in_time_recovery: spec.point_in_time_recovery,
         ttl_attribute: spec.ttl_attribute.clone(),
@@ -88,8 +101,8 @@ pub fn deletion_policy(app: &MetricsApp, default: DeletionPolicy) -> DeletionPol
 }
 
 /// What earlier passes recorded in the status about the table.
-pub fn record(app: &MetricsApp) -> Result<TableRecord> {
-    let name = table_name(app)?;
+pub fn record(app: &MetricsApp, prefix: &str) -> Result<TableRecord> {
+    let name = table_name(app, prefix)?;
     let table = app
         .status
         .as_ref()
@@ -139,20 +152,47 @@ mod tests {
     #[test]
     fn table_name_defaults_to_namespace_and_name() {
         let app = MetricsApp::test();
-        assert_eq!(table_name(&app).unwrap(), "team-metrics");
+        assert_eq!(table_name(&app, "").unwrap(), "team-metrics");
+    }
+
+    #[test]
+    fn the_prefix_goes_in_front_of_every_name_and_the_recorded_name_wins() {
+        let mut app = MetricsApp::test();
+        assert_eq!(
+            table_name(&app, "metricsapp-").unwrap(),
+            "metricsapp-team-metrics"
+        );
+        app.spec.table.name = Some("activities".into());
+        assert_eq!(
+            table_name(&app, "metricsapp-").unwrap(),
+            "metricsapp-activities"
+        );
+        app.status = Some(crd::MetricsAppStatus {
+            table: Some(TableStatus {
+                name: "activities".into(),
+                arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/activities".into()),
+                ..TableStatus::default()
+            }),
+            ..crd::MetricsAppStatus::default()
+        });
+        assert_eq!(
+            table_name(&app, "metricsapp-").unwrap(),
+            "activities",
+            "a table created before the prefix keeps its name"
+        );
     }
 
     #[test]
     fn table_name_from_spec_wins() {
         let mut app = MetricsApp::test();
         app.spec.table.name = Some("activities".into());
-        assert_eq!(table_name(&app).unwrap(), "activities");
-        assert_eq!(desired_table(&app).unwrap().name, "activities");
+        assert_eq!(table_name(&app, "").unwrap(), "activities");
+        assert_eq!(desired_table(&app, "").unwrap().name, "activities");
     }
 
     #[test]
     fn default_spec_is_an_on_demand_table_without_extras() {
-        let desired = desired_table(&MetricsApp::test()).unwrap();
+        let desired = desired_table(&MetricsApp::test(), "").unwrap();
         assert_eq!(
             desired,
             DesiredTable {
@@ -176,7 +216,7 @@ mod tests {
         app.spec.table.ttl_attribute = Some("expiresAt".into());
         app.spec.table.stream = Some(StreamViewType::NewAndOldImages);
         app.spec.table.tags = BTreeMap::from([("team".into(), "metrics".into())]);
-        let desired = desired_table(&app).unwrap();
+        let desired = desired_table(&app, "").unwrap();
         assert_eq!(
             desired.billing,
             Billing::Provisioned(Capacity { read: 5, write: 7 })
@@ -195,12 +235,12 @@ mod tests {
         let mut app = MetricsApp::test();
         app.spec.table.billing_mode = BillingMode::Provisioned;
         app.spec.table.read_capacity = Some(5);
-        let error = desired_table(&app).unwrap_err().to_string();
+        let error = desired_table(&app, "").unwrap_err().to_string();
         assert!(error.contains("table.writeCapacity"), "{error}");
 
         let mut app = MetricsApp::test();
         app.spec.table.write_capacity = Some(5);
-        let error = desired_table(&app).unwrap_err().to_string();
+        let error = desired_table(&app, "").unwrap_err().to_string();
         assert!(error.contains("PAY_PER_REQUEST"), "{error}");
     }
 
@@ -257,7 +297,7 @@ mod tests {
     #[test]
     fn the_record_comes_from_the_status_and_the_recreate_annotation_names_the_table() {
         let mut app = MetricsApp::test();
-        assert_eq!(record(&app).unwrap(), TableRecord::default());
+        assert_eq!(record(&app, "").unwrap(), TableRecord::default());
         app.status = Some(crd::MetricsAppStatus {
             table: Some(TableStatus {
                 name: "team-metrics".into(),
@@ -267,16 +307,16 @@ mod tests {
             }),
             ..crd::MetricsAppStatus::default()
         });
-        let recorded = record(&app).unwrap();
+        let recorded = record(&app, "").unwrap();
         assert!(recorded.arn.is_some());
         assert!(recorded.managed_tags.contains("team"));
         assert!(!recorded.recreate);
         app.annotations_mut()
             .insert(RECREATE_ANNOTATION.into(), "another-table".into());
-        assert!(!record(&app).unwrap().recreate);
+        assert!(!record(&app, "").unwrap().recreate);
         app.annotations_mut()
             .insert(RECREATE_ANNOTATION.into(), "team-metrics".into());
-        assert!(record(&app).unwrap().recreate);
+        assert!(record(&app, "").unwrap().recreate);
     }
 
     #[test]

@@ -183,7 +183,11 @@ impl World {
         let settings = Settings {
             resync_period: IN_PROCESS_RESYNC,
             default_deletion_policy: DeletionPolicy::Retain,
-            app: AppSettings { region },
+            app: AppSettings {
+                region,
+                name_prefix: String::new(),
+            },
+            limits: metricsapp_operator::limits::Limits::default(),
             aws_deadline: Duration::from_secs(60),
             concurrency: 4,
         };
@@ -433,7 +437,9 @@ impl World {
     /// The table and functions `app` names or reports, for the cleanup.
     fn remember_resources_of(&self, app: &MetricsApp) {
         let mut made = self.made();
-        if let Ok(name) = table::table_name(app) {
+        // The in-process operator and the kind job's chart (examples/dev/values.yaml)
+        // put no prefix in front of AWS names.
+        if let Ok(name) = table::table_name(app, "") {
             made.tables.insert(name);
         }
         let status = app.status.as_ref();
@@ -444,7 +450,7 @@ impl World {
             made.tables.insert(name);
         }
         for spec in &app.spec.functions {
-            if let Ok(name) = function::function_name(app, spec) {
+            if let Ok(name) = function::function_name(app, spec, "") {
                 made.functions.insert(name);
             }
         }

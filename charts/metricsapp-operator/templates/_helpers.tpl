@@ -76,21 +76,30 @@ The operator's permissions, exactly the API calls it makes (no wildcards); share
 the ClusterRole (all namespaces) and the Role (watchNamespace).
 */}}
 {{- define "metricsapp-operator.rules" -}}
+# The watch of MetricsApps (list, watch); the finalizer and the one-time
+# recreate-table annotation are JSON/merge patches (patch).
 - apiGroups: ["metricsapp.dev"]
   resources: ["metricsapps"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["list", "watch", "patch"]
+# Status is written with a merge patch, only when it changes.
 - apiGroups: ["metricsapp.dev"]
   resources: ["metricsapps/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
+# Owner references with blockOwnerDeletion on the app's objects need update on the
+# owner's finalizers (OwnerReferencesPermissionEnforcement).
 - apiGroups: ["metricsapp.dev"]
   resources: ["metricsapps/finalizers"]
   verbs: ["update"]
+# The app's objects: read from watch caches (list, watch), written with server-side
+# apply (patch; create when the object does not exist yet). Never read one by one,
+# never updated or deleted (garbage collection deletes them with their MetricsApp).
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "update"]
+  verbs: ["list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["services", "configmaps", "serviceaccounts"]
-  verbs: ["get", "list", "watch", "create", "patch", "update"]
+  verbs: ["list", "watch", "create", "patch"]
+# Events about MetricsApps; repeated ones are patched as a series.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -104,10 +104,17 @@ async fn apply_all(app: &MetricsApp, ctx: &Context) -> Result<(AppState, Option<
     if let Err(failure) = apply_child(app, ctx, &namespace, cached, config_map).await {
         failures.push(failure);
     }
-    let service = resources::service(app)?;
-    let cached = version(&caches.services, &service);
-    if let Err(failure) = apply_child(app, ctx, &namespace, cached, service).await {
-        failures.push(failure);
+    // A Service type the administrator does not allow is not applied; the one that
+    // exists (if any) stays as it was.
+    match crate::limits::check_service(app, &ctx.settings.limits) {
+        Ok(()) => {
+            let service = resources::service(app)?;
+            let cached = version(&caches.services, &service);
+            if let Err(failure) = apply_child(app, ctx, &namespace, cached, service).await {
+                failures.push(failure);
+            }
+        }
+        Err(refusal) => failures.push(super::functions::not_allowed(refusal)),
     }
     let reference = ObjectRef::from_obj(&deployment);
     let live = caches.deployments.get(&reference);

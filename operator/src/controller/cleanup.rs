@@ -18,21 +18,18 @@ use crate::{Result, function, table};
 /// owned objects. Functions go first: a stream trigger must not outlive its table.
 pub(super) async fn cleanup(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     let owner = table::owner(&app)?;
-    for (name, policy) in functions_to_remove(&app)? {
+    let prefix = &ctx.settings.app.name_prefix;
+    for (name, policy) in functions_to_remove(&app, prefix)? {
         let deletion =
             metricsapp_aws::function::delete(&ctx.aws.lambda, &name, &owner, policy).await?;
         publish_deletion(&app, ctx, &name, deletion).await;
     }
     let policy = table::deletion_policy(&app, ctx.settings.default_deletion_policy);
-    let name = table::table_name(&app)?;
-    let deletion = metricsapp_aws::table::delete(
-        &ctx.aws.dynamodb,
-        &name,
-        &owner,
-        policy,
-        app.spec.table.backup_before_delete,
-    )
-    .await?;
+    let name = table::table_name(&app, prefix)?;
+    // The administrator may not allow a deletion without a backup: one is taken anyway.
+    let backup = crate::limits::backup_before_delete(&app, &ctx.settings.limits);
+    let deletion =
+        metricsapp_aws::table::delete(&ctx.aws.dynamodb, &name, &owner, policy, backup).await?;
     match deletion {
         Deletion::Retained => {
             publish(
@@ -104,11 +101,11 @@ pub(super) async fn cleanup(app: Arc<MetricsApp>, ctx: &Context) -> Result<Actio
 
 /// Every function of the app, declared or removed but not yet deleted, with the
 /// policy that applies to it.
-fn functions_to_remove(app: &MetricsApp) -> Result<Vec<(String, DeletionPolicy)>> {
+fn functions_to_remove(app: &MetricsApp, prefix: &str) -> Result<Vec<(String, DeletionPolicy)>> {
     let mut functions = Vec::new();
     for spec in &app.spec.functions {
         functions.push((
-            function::function_name(app, spec)?,
+            function::function_name(app, spec, prefix)?,
             function::deletion_policy(spec.deletion_policy),
         ));
     }

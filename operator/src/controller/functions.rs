@@ -12,7 +12,7 @@ use super::table_part::is_terminal;
 use crate::crd::{FunctionSpec, FunctionStatus, MetricsApp};
 use crate::function::{self, Build};
 use crate::status::{self, Failure, FunctionOutcome, PartState};
-use crate::{Error, table};
+use crate::{Error, limits, table};
 
 /// Every function of `app` after this pass: the declared ones, then the removed ones
 /// still to be deleted.
@@ -51,10 +51,11 @@ async fn reconcile_one(
     previous: &[FunctionStatus],
     stream_arn: Option<&str>,
 ) -> FunctionOutcome {
+    let prefix = ctx.settings.app.name_prefix.as_str();
     let previous = previous.iter().find(|status| status.name == spec.name);
     let mut status = previous.cloned().unwrap_or_else(|| FunctionStatus {
         name: spec.name.clone(),
-        function_name: function::function_name(app, spec).unwrap_or_default(),
+        function_name: function::function_name(app, spec, prefix).unwrap_or_default(),
         ..FunctionStatus::default()
     });
     status.deletion_policy = spec.deletion_policy;
@@ -63,8 +64,11 @@ async fn reconcile_one(
         declared: true,
         state,
     };
-    let desired = match table::table_name(app)
-        .and_then(|table| function::desired_function(app, spec, &table, stream_arn))
+    if let Err(refusal) = limits::check_function(spec, &ctx.settings.limits) {
+        return outcome(status, PartState::Failed(not_allowed(refusal)));
+    }
+    let desired = match table::table_name(app, prefix)
+        .and_then(|table| function::desired_function(app, spec, &table, stream_arn, prefix))
     {
         Ok(Build::Ready(desired)) => desired,
         Ok(Build::Waiting(why)) => return outcome(status, PartState::InProgress(why)),
@@ -227,6 +231,16 @@ async fn publish_changes(app: &MetricsApp, ctx: &Context, name: &str, changes: &
             let note = format!("Lambda function {name}: {change}");
             publish(app, ctx, EventType::Normal, reason, reason, note).await;
         }
+    }
+}
+
+/// A spec beyond the administrator's limits: terminal until the spec or the flag
+/// changes.
+pub(super) fn not_allowed(refusal: limits::Refusal) -> Failure {
+    Failure {
+        reason: "NotAllowed".to_owned(),
+        message: refusal.message,
+        terminal: true,
     }
 }
 

@@ -76,6 +76,8 @@ pub struct Settings {
     pub aws_deadline: Duration,
     /// Reconciles running at once.
     pub concurrency: u16,
+    /// What the administrator allows any MetricsApp to ask for.
+    pub limits: crate::limits::Limits,
 }
 
 /// The AWS clients the operator uses.

@@ -11,9 +11,19 @@ use super::events::publish_table_events;
 use super::{Context, Next, key};
 use crate::crd::MetricsApp;
 use crate::status::{Failure, TableState};
-use crate::{Error, Result, table};
+use crate::{Error, Result, limits, table};
 
 pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableState, Next) {
+    if let Err(refusal) = limits::check_table(app, &ctx.settings.limits) {
+        let failure = super::functions::not_allowed(refusal);
+        return (
+            TableState::Failed {
+                table: None,
+                failure,
+            },
+            Next::Resync,
+        );
+    }
     let deadline = ctx.settings.aws_deadline;
     let result = match tokio::time::timeout(deadline, reconcile(app, ctx)).await {
         Ok(result) => result,
@@ -53,7 +63,8 @@ pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableSt
         }
         Err(error) => {
             // Changes made before the failure still deserve their Events.
-            if let (Error::Table(table_error), Ok(name)) = (&error, table::table_name(app)) {
+            let name = table::table_name(app, &ctx.settings.app.name_prefix);
+            if let (Error::Table(table_error), Ok(name)) = (&error, name) {
                 publish_table_events(app, ctx, &name, table_error.changes()).await;
             }
             let next = if is_terminal(&error) {
@@ -81,9 +92,10 @@ pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableSt
 }
 
 async fn reconcile(app: &MetricsApp, ctx: &Context) -> Result<TableReport> {
-    let desired = table::desired_table(app)?;
+    let prefix = &ctx.settings.app.name_prefix;
+    let desired = table::desired_table(app, prefix)?;
     let owner = table::owner(app)?;
-    let record = table::record(app)?;
+    let record = table::record(app, prefix)?;
     Ok(metricsapp_aws::table::reconcile(
         &ctx.aws.dynamodb,
         &desired,

@@ -10,7 +10,10 @@ use crate::{Result, table};
 /// is on the pod template, so changing it rolls the pods.
 pub fn config_map(app: &MetricsApp, settings: &AppSettings) -> Result<ConfigMap> {
     let data = BTreeMap::from([
-        ("METRICS_APP_TABLE".into(), table::table_name(app)?),
+        (
+            "METRICS_APP_TABLE".into(),
+            table::table_name(app, &settings.name_prefix)?,
+        ),
         ("METRICS_APP_LISTEN".into(), format!("0.0.0.0:{APP_PORT}")),
         ("AWS_REGION".into(), settings.region.clone()),
         ("METRICS_APP_LOG_FORMAT".into(), "json".into()),
@@ -31,6 +34,7 @@ mod tests {
     fn config_names_table_listen_address_region_and_log_format() {
         let settings = AppSettings {
             region: "eu-west-1".into(),
+            name_prefix: String::new(),
         };
         let data = config_map(&MetricsApp::test(), &settings)
             .unwrap()

@@ -184,6 +184,7 @@ mod tests {
     fn build(app: &MetricsApp) -> Deployment {
         let settings = AppSettings {
             region: "us-east-1".into(),
+            name_prefix: String::new(),
         };
         deployment(app, &config_map(app, &settings).unwrap()).unwrap()
     }
@@ -343,9 +344,11 @@ mod tests {
         let app = MetricsApp::test();
         let east = AppSettings {
             region: "us-east-1".into(),
+            name_prefix: String::new(),
         };
         let west = AppSettings {
             region: "us-west-2".into(),
+            name_prefix: String::new(),
         };
         let before = deployment(&app, &config_map(&app, &east).unwrap()).unwrap();
         let after = deployment(&app, &config_map(&app, &west).unwrap()).unwrap();

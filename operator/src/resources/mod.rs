@@ -31,6 +31,8 @@ use crate::{Error, Result};
 pub struct AppSettings {
     /// Region the app's DynamoDB client uses (the operator's own region).
     pub region: String,
+    /// Put in front of every AWS name the operator makes (`--name-prefix`).
+    pub name_prefix: String,
 }
 
 /// Labels on every object of the app; [`selector_labels`] select its pods.
@@ -107,12 +109,14 @@ mod tests {
         let app = MetricsApp::test();
         let settings = AppSettings {
             region: "us-east-1".into(),
+            name_prefix: String::new(),
         };
         let first = hash_of("ConfigMap", &config_map(&app, &settings).unwrap()).unwrap();
         let again = hash_of("ConfigMap", &config_map(&app, &settings).unwrap()).unwrap();
         assert_eq!(first, again);
         let other_region = AppSettings {
             region: "eu-west-1".into(),
+            name_prefix: String::new(),
         };
         let other = hash_of("ConfigMap", &config_map(&app, &other_region).unwrap()).unwrap();
         assert_ne!(first, other);

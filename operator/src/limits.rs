@@ -1,0 +1,223 @@
+//! What the operator's administrator allows any MetricsApp to ask for, whatever the
+//! editors of a namespace write: the operator acts with one IAM role for every
+//! namespace, so these bounds are set by flags (chart values), not in each spec. Pure.
+//!
+//! A spec beyond a limit gets a terminal condition naming the flag, on the part it
+//! concerns; the other parts go on.
+
+use crate::crd::{MetricsApp, ServiceType};
+
+/// The administrator's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Highest provisioned read capacity a table may ask for.
+    pub max_read_capacity: i64,
+    /// Highest provisioned write capacity a table may ask for.
+    pub max_write_capacity: i64,
+    /// Whether `adopt: true` (take over an existing table or function) is honoured.
+    pub allow_adopt: bool,
+    /// Whether `deletionPolicy: Delete` may skip the backup (`backupBeforeDelete: false`).
+    pub allow_delete_without_backup: bool,
+    /// Service types a MetricsApp may ask for.
+    pub service_types: Vec<ServiceType>,
+}
+
+impl Default for Limits {
+    /// The defaults are the safe ones: nothing adopted, no deletion without a backup,
+    /// no Service outside the cluster.
+    fn default() -> Self {
+        Limits {
+            max_read_capacity: 100,
+            max_write_capacity: 100,
+            allow_adopt: false,
+            allow_delete_without_backup: false,
+            service_types: vec![ServiceType::ClusterIP],
+        }
+    }
+}
+
+/// A spec beyond a limit: what it asks, and the flag that allows more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(field: &str, asked: impl std::fmt::Display, flag: &str) -> Self {
+        Refusal {
+            message: format!(
+                "{field}: {asked} is not allowed by the operator's administrator ({flag})"
+            ),
+        }
+    }
+}
+
+/// The table part of the spec against the limits.
+pub fn check_table(app: &MetricsApp, limits: &Limits) -> Result<(), Refusal> {
+    let table = &app.spec.table;
+    if let Some(read) = table.read_capacity
+        && read > limits.max_read_capacity
+    {
+        return Err(Refusal::new(
+            "table.readCapacity",
+            format!("{read} (limit {})", limits.max_read_capacity),
+            "--max-read-capacity",
+        ));
+    }
+    if let Some(write) = table.write_capacity
+        && write > limits.max_write_capacity
+    {
+        return Err(Refusal::new(
+            "table.writeCapacity",
+            format!("{write} (limit {})", limits.max_write_capacity),
+            "--max-write-capacity",
+        ));
+    }
+    if table.adopt && !limits.allow_adopt {
+        return Err(Refusal::new("table.adopt", "true", "--allow-adopt"));
+    }
+    if !table.backup_before_delete
+        && table.deletion_policy == Some(crate::crd::DeletionPolicy::Delete)
+        && !limits.allow_delete_without_backup
+    {
+        return Err(Refusal::new(
+            "table.backupBeforeDelete",
+            "false with deletionPolicy Delete",
+            "--allow-delete-without-backup",
+        ));
+    }
+    Ok(())
+}
+
+/// One function's part of the spec against the limits.
+pub fn check_function(function: &crate::crd::FunctionSpec, limits: &Limits) -> Result<(), Refusal> {
+    if function.adopt && !limits.allow_adopt {
+        return Err(Refusal::new(
+            &format!("functions[{}].adopt", function.name),
+            "true",
+            "--allow-adopt",
+        ));
+    }
+    Ok(())
+}
+
+/// The Service type against the limits.
+pub fn check_service(app: &MetricsApp, limits: &Limits) -> Result<(), Refusal> {
+    let asked = app.spec.service.type_;
+    if limits.service_types.contains(&asked) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "service.type",
+            asked.as_str(),
+            "--allowed-service-types",
+        ))
+    }
+}
+
+/// Whether deleting this table must take a backup first: as the spec says, unless the
+/// administrator does not allow skipping it.
+pub fn backup_before_delete(app: &MetricsApp, limits: &Limits) -> bool {
+    app.spec.table.backup_before_delete || !limits.allow_delete_without_backup
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{BillingMode, DeletionPolicy};
+    use crate::fixtures::{MetricsAppExt, function_spec};
+
+    #[test]
+    fn a_default_app_is_within_the_default_limits() {
+        let app = MetricsApp::test();
+        let limits = Limits::default();
+        assert_eq!(check_table(&app, &limits), Ok(()));
+        assert_eq!(check_service(&app, &limits), Ok(()));
+        assert_eq!(check_function(&function_spec("rollup"), &limits), Ok(()));
+    }
+
+    #[test]
+    fn capacity_above_the_limit_is_refused_naming_the_field_and_the_flag() {
+        let mut app = MetricsApp::test();
+        app.spec.table.billing_mode = BillingMode::Provisioned;
+        app.spec.table.read_capacity = Some(100);
+        app.spec.table.write_capacity = Some(101);
+        let refusal = check_table(&app, &Limits::default()).unwrap_err();
+        assert!(
+            refusal
+                .message
+                .contains("table.writeCapacity: 101 (limit 100)"),
+            "{}",
+            refusal.message
+        );
+        assert!(
+            refusal.message.contains("--max-write-capacity"),
+            "{}",
+            refusal.message
+        );
+        let generous = Limits {
+            max_write_capacity: 1000,
+            ..Limits::default()
+        };
+        assert_eq!(check_table(&app, &generous), Ok(()));
+    }
+
+    #[test]
+    fn adoption_needs_the_administrators_consent() {
+        let mut app = MetricsApp::test();
+        app.spec.table.adopt = true;
+        let refusal = check_table(&app, &Limits::default()).unwrap_err();
+        assert!(
+            refusal.message.contains("--allow-adopt"),
+            "{}",
+            refusal.message
+        );
+        let mut function = function_spec("rollup");
+        function.adopt = true;
+        let refusal = check_function(&function, &Limits::default()).unwrap_err();
+        assert!(
+            refusal.message.starts_with("functions[rollup].adopt"),
+            "{}",
+            refusal.message
+        );
+        let allowed = Limits {
+            allow_adopt: true,
+            ..Limits::default()
+        };
+        assert_eq!(check_table(&app, &allowed), Ok(()));
+        assert_eq!(check_function(&function, &allowed), Ok(()));
+    }
+
+    #[test]
+    fn deleting_without_a_backup_is_refused_and_a_backup_is_taken_anyway() {
+        let mut app = MetricsApp::test();
+        app.spec.table.deletion_policy = Some(DeletionPolicy::Delete);
+        app.spec.table.backup_before_delete = false;
+        let limits = Limits::default();
+        assert!(check_table(&app, &limits).is_err());
+        assert!(backup_before_delete(&app, &limits));
+        let allowed = Limits {
+            allow_delete_without_backup: true,
+            ..Limits::default()
+        };
+        assert_eq!(check_table(&app, &allowed), Ok(()));
+        assert!(!backup_before_delete(&app, &allowed));
+    }
+
+    #[test]
+    fn a_public_service_needs_the_administrators_consent() {
+        let mut app = MetricsApp::test();
+        app.spec.service.type_ = ServiceType::LoadBalancer;
+        let refusal = check_service(&app, &Limits::default()).unwrap_err();
+        assert!(
+            refusal.message.contains("service.type: LoadBalancer"),
+            "{}",
+            refusal.message
+        );
+        let allowed = Limits {
+            service_types: vec![ServiceType::ClusterIP, ServiceType::LoadBalancer],
+            ..Limits::default()
+        };
+        assert_eq!(check_service(&app, &allowed), Ok(()));
+    }
+}
