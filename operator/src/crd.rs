@@ -125,6 +125,13 @@ pub struct MetricsAppSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
 
+    /// Who may write to the app: `none` (anyone who reaches it; for a laptop), `token`
+    /// (API tokens from a Secret, the operator creates one with an admin token when
+    /// none is named) or `proxy` (an authenticating proxy in front sets the engineer
+    /// in a header).
+    #[serde(default)]
+    pub auth: AuthSpec,
+
     /// The Kubernetes ServiceAccount the app pods run as (created by the operator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<ServiceAccountSpec>,
@@ -391,6 +398,94 @@ impl ServiceType {
             ServiceType::LoadBalancer => "LoadBalancer",
         }
     }
+}
+
+/// Who may write to the app.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new(
+        "self.mode != 'proxy' || (has(self.proxy) && has(self.proxy.trustedCIDRs) && size(self.proxy.trustedCIDRs) > 0)"
+    )
+    .message("auth.proxy.trustedCIDRs is required with auth.mode proxy: the engineer header is trusted only from the proxy's addresses")
+    .reason(kube::core::Reason::FieldValueRequired),
+    validation = kube::core::Rule::new("self.mode == 'token' || !has(self.tokenSecretRef)")
+        .message("auth.tokenSecretRef is for auth.mode token")
+        .reason(kube::core::Reason::FieldValueInvalid)
+)]
+pub struct AuthSpec {
+    /// `none` (the default), `token` or `proxy`.
+    #[serde(default)]
+    pub mode: AuthMode,
+
+    /// The Secret holding the API tokens (key `tokens`: one `<engineer> <role>
+    /// <sha256-hex>` line per token, role `engineer` or `admin`), mounted read-only and
+    /// re-read by the app when it changes. Unset with mode `token`: the operator
+    /// creates `<name>-auth` once, with one generated admin token (key `admin-token`),
+    /// and never overwrites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretRef>,
+
+    /// The authenticating proxy (mode `proxy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyAuthSpec>,
+}
+
+/// How the app authenticates writes.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone who reaches the app may write (the pages say so).
+    #[default]
+    None,
+    /// `Authorization: Bearer` API tokens, and a sign-in form for the pages.
+    Token,
+    /// The engineer comes from a header set by an authenticating proxy.
+    Proxy,
+}
+
+impl AuthMode {
+    /// The value of the app's `METRICS_APP_AUTH`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::Token => "token",
+            AuthMode::Proxy => "proxy",
+        }
+    }
+}
+
+/// A Secret in the MetricsApp's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of the Secret.
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+}
+
+/// The authenticating proxy in front of the app (oauth2-proxy, an ingress with OIDC).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyAuthSpec {
+    /// Header carrying the signed-in engineer. Default `X-Auth-Request-Email`
+    /// (oauth2-proxy).
+    #[serde(default = "default_proxy_header")]
+    #[schemars(length(min = 1, max = 128), pattern(r"^[A-Za-z0-9-]+$"))]
+    pub header: String,
+
+    /// Addresses of the proxy (CIDRs, e.g. `10.0.0.0/8`): the header is trusted only
+    /// on requests from these.
+    #[serde(default, rename = "trustedCIDRs")]
+    #[schemars(length(max = 32))]
+    pub trusted_cidrs: Vec<String>,
+}
+
+fn default_proxy_header() -> String {
+    "X-Auth-Request-Email".to_owned()
 }
 
 /// The ServiceAccount the app pods run as.
@@ -1076,7 +1171,10 @@ mod tests {
         use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
         use kube::core::cel::{validate_cel, validate_cel_update};
 
-        use super::super::{FunctionTrigger, StartingPosition, TableStreamTrigger};
+        use super::super::{
+            AuthMode, FunctionTrigger, ProxyAuthSpec, SecretRef, StartingPosition,
+            TableStreamTrigger,
+        };
 
         use super::super::*;
         use crate::fixtures::MetricsAppExt;
@@ -1198,6 +1296,24 @@ mod tests {
             app.spec.functions[0].name = "f".repeat(31);
             assert!(refused(&app).contains("must fit in 64 characters"));
             app.spec.functions[0].function_name = Some("short".into());
+            validate_cel(&app).unwrap();
+        }
+
+        #[test]
+        fn proxy_auth_needs_the_proxys_addresses_and_a_token_secret_needs_token_mode() {
+            let mut app = MetricsApp::test();
+            app.spec.auth.mode = AuthMode::Proxy;
+            assert!(refused(&app).contains("auth.proxy.trustedCIDRs is required"));
+            app.spec.auth.proxy = Some(ProxyAuthSpec {
+                header: "X-Auth-Request-Email".into(),
+                trusted_cidrs: vec!["10.0.0.0/8".into()],
+            });
+            validate_cel(&app).unwrap();
+            app.spec.auth.token_secret_ref = Some(SecretRef {
+                name: "tokens".into(),
+            });
+            assert!(refused(&app).contains("auth.tokenSecretRef is for auth.mode token"));
+            app.spec.auth.mode = AuthMode::Token;
             validate_cel(&app).unwrap();
         }
 

@@ -38,6 +38,7 @@ pub const SERVICE_ACCOUNT_PATH: &str = "/api/v1/namespaces/team/serviceaccounts/
 pub const CONFIG_MAP_PATH: &str = "/api/v1/namespaces/team/configmaps/metrics";
 pub const SERVICE_PATH: &str = "/api/v1/namespaces/team/services/metrics";
 pub const DEPLOYMENT_PATH: &str = "/apis/apps/v1/namespaces/team/deployments/metrics";
+pub const SECRETS_PATH: &str = "/api/v1/namespaces/team/secrets";
 
 pub trait MetricsAppExt: Sized {
     /// `team/metrics`, image `ghcr.io/metricsapp/metrics-app:1`, every default.
@@ -63,6 +64,7 @@ impl MetricsAppExt for MetricsApp {
                 resources: None,
                 env: Vec::new(),
                 service_account: None,
+                auth: Default::default(),
                 suspend: false,
                 functions: Vec::new(),
             },
@@ -622,6 +624,7 @@ fn status(code: StatusCode, message: &str) -> (StatusCode, Value) {
         StatusCode::NOT_FOUND => "NotFound",
         StatusCode::UNPROCESSABLE_ENTITY => "Invalid",
         StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::CONFLICT => "AlreadyExists",
         _ => "InternalError",
     };
     let body = json!({

@@ -5,7 +5,7 @@
 //! A spec beyond a limit gets a terminal condition naming the flag, on the part it
 //! concerns; the other parts go on.
 
-use crate::crd::{MetricsApp, ServiceType};
+use crate::crd::{AuthMode, MetricsApp, ServiceType};
 
 /// The administrator's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,17 +101,28 @@ pub fn check_function(function: &crate::crd::FunctionSpec, limits: &Limits) -> R
     Ok(())
 }
 
-/// The Service type against the limits.
+/// The Service type against the limits. A Service reachable from outside the cluster
+/// also needs authentication: the app would otherwise take writes from anyone.
 pub fn check_service(app: &MetricsApp, limits: &Limits) -> Result<(), Refusal> {
     let asked = app.spec.service.type_;
-    if limits.service_types.contains(&asked) {
-        Ok(())
-    } else {
-        Err(Refusal::new(
+    if !limits.service_types.contains(&asked) {
+        return Err(Refusal::new(
             "service.type",
             asked.as_str(),
             "--allowed-service-types",
-        ))
+        ));
+    }
+    match (asked, app.spec.auth.mode) {
+        (ServiceType::NodePort | ServiceType::LoadBalancer, AuthMode::None) => Err(Refusal {
+            message: format!(
+                "service.type: {} exposes the app outside the cluster, which needs auth.mode token or proxy",
+                asked.as_str()
+            ),
+        }),
+        (ServiceType::ClusterIP, _)
+        | (ServiceType::NodePort | ServiceType::LoadBalancer, AuthMode::Token | AuthMode::Proxy) => {
+            Ok(())
+        }
     }
 }
 
@@ -218,6 +229,13 @@ mod tests {
             service_types: vec![ServiceType::ClusterIP, ServiceType::LoadBalancer],
             ..Limits::default()
         };
+        let refusal = check_service(&app, &allowed).unwrap_err();
+        assert!(
+            refusal.message.contains("needs auth.mode"),
+            "{}",
+            refusal.message
+        );
+        app.spec.auth.mode = AuthMode::Token;
         assert_eq!(check_service(&app, &allowed), Ok(()));
     }
 }

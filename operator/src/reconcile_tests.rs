@@ -1197,3 +1197,91 @@ async fn what_the_administrator_does_not_allow_is_a_terminal_condition_naming_th
     assert!(message.contains("service.type: LoadBalancer"), "{message}");
     assert!(message.contains("--allowed-service-types"), "{message}");
 }
+
+#[tokio::test]
+async fn the_token_secret_is_created_once_and_never_overwritten() {
+    let mut app = with_known_table(MetricsApp::test().finalized());
+    app.spec.auth.mode = crd::AuthMode::Token;
+    let live = live_of(&app);
+    let create_secret = |reply| Expect {
+        method: "POST",
+        path: SECRETS_PATH,
+        reason: None,
+        reply,
+    };
+    let unchanged = |live: &LiveObjects| {
+        vec![
+            Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+            Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+            Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+        ]
+    };
+    let mut process = Process::default();
+    let mut writes = unchanged(&live);
+    writes.extend([
+        create_secret(Reply::Echo),
+        Expect::event("AuthSecretCreated"),
+        Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+        Expect::event("AwsUnavailable"),
+        Expect::status(&app),
+    ]);
+    let (result, exchanges, _) = pass_in(
+        &mut process,
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live: live.clone(),
+            writes,
+        },
+    )
+    .await;
+    result.unwrap();
+    let secret = &exchanges[3].body;
+    assert_eq!(secret["metadata"]["name"], "metrics-auth");
+    let token = secret["stringData"]["admin-token"].as_str().unwrap();
+    let tokens = secret["stringData"]["tokens"].as_str().unwrap();
+    assert!(
+        tokens.starts_with("admin admin ") && !tokens.contains(token),
+        "{tokens}"
+    );
+    let note = exchanges[4].body["note"].as_str().unwrap();
+    assert!(
+        !note.contains(token),
+        "the token is never in an Event: {note}"
+    );
+    let deployment = &exchanges[5].body;
+    assert_eq!(
+        deployment.pointer("/spec/template/spec/volumes/1/secret/secretName"),
+        Some(&Value::from("metrics-auth"))
+    );
+
+    // The same process does not ask again; a new one finds it there and leaves it.
+    app.status = Some(patched_status(&exchanges));
+    let (result, exchanges, _) = pass_in(
+        &mut process,
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![],
+        },
+    )
+    .await;
+    result.unwrap();
+    assert!(exchanges.is_empty(), "{exchanges:?}");
+    let mut writes = unchanged(&live);
+    writes.extend([
+        create_secret(Reply::Refused(
+            http::StatusCode::CONFLICT,
+            "secrets \"metrics-auth\" already exists",
+        )),
+        Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+    ]);
+    let (result, _, _) = pass(
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing { live, writes },
+    )
+    .await;
+    result.unwrap();
+}

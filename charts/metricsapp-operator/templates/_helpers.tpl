@@ -99,6 +99,11 @@ the ClusterRole (all namespaces) and the Role (watchNamespace).
 - apiGroups: [""]
   resources: ["services", "configmaps", "serviceaccounts"]
   verbs: ["list", "watch", "create", "patch"]
+# The token Secret of auth.mode token, created once when the spec names none; never
+# read, updated or deleted by the operator (it dies with its MetricsApp).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
 # Events about MetricsApps; repeated ones are patched as a series.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

@@ -12,7 +12,8 @@
 
 use std::fmt::Debug;
 
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
@@ -115,6 +116,11 @@ async fn apply_all(app: &MetricsApp, ctx: &Context) -> Result<(AppState, Option<
             }
         }
         Err(refusal) => failures.push(super::functions::not_allowed(refusal)),
+    }
+    if resources::auth::generates_token_secret(app)
+        && let Err(failure) = ensure_token_secret(app, ctx, &namespace).await
+    {
+        failures.push(failure);
     }
     let reference = ObjectRef::from_obj(&deployment);
     let live = caches.deployments.get(&reference);
@@ -223,6 +229,62 @@ where
     info!(app = %key(app), %kind, %name, "{note}");
     publish(app, ctx, type_, &reason, "Apply", note).await;
     Ok(Some(applied))
+}
+
+/// Creates the token Secret with a new admin token, once: an existing Secret (made
+/// earlier, or edited by its owners to add tokens) is never overwritten. Secrets are
+/// not watched (the operator has no business caching them), so the outcome is
+/// remembered for the life of the process instead.
+async fn ensure_token_secret(
+    app: &MetricsApp,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<(), Failure> {
+    let Some(name) = resources::auth::token_secret_name(app) else {
+        return Ok(());
+    };
+    let record = format!("Secret/{namespace}/{name}");
+    if ctx.last_applied(&record).is_some() {
+        return Ok(());
+    }
+    let what = format!("Secret {name}");
+    let token = resources::auth::new_token().map_err(|error| Failure {
+        reason: "TokenGenerationFailed".to_owned(),
+        message: format!("{what}: no random bytes for a token: {error}"),
+        terminal: false,
+    })?;
+    let secret = resources::auth::token_secret(app, &token).map_err(|e| failure(&what, &e))?;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(_) => {
+            publish(
+                app,
+                ctx,
+                EventType::Normal,
+                "AuthSecretCreated",
+                "CreateSecret",
+                format!(
+                    "created Secret {name} with an admin token: kubectl get secret {name} -o jsonpath='{{.data.{}}}' | base64 -d",
+                    resources::auth::ADMIN_TOKEN_KEY
+                ),
+            )
+            .await;
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(error) => {
+            let mut failure = failure(&what, &Error::Kube(error));
+            failure.reason = "SecretApplyFailed".to_owned();
+            return Err(failure);
+        }
+    }
+    ctx.remember_applied(
+        record,
+        Applied {
+            hash: String::new(),
+            resource_version: None,
+        },
+    );
+    Ok(())
 }
 
 /// The image the cached Deployment ran before an update, for the Event.

@@ -9,7 +9,7 @@ use crate::{Result, table};
 /// The app's configuration, read by its pods as environment variables. Its checksum
 /// is on the pod template, so changing it rolls the pods.
 pub fn config_map(app: &MetricsApp, settings: &AppSettings) -> Result<ConfigMap> {
-    let data = BTreeMap::from([
+    let mut data = BTreeMap::from([
         (
             "METRICS_APP_TABLE".into(),
             table::table_name(app, &settings.name_prefix)?,
@@ -18,6 +18,7 @@ pub fn config_map(app: &MetricsApp, settings: &AppSettings) -> Result<ConfigMap>
         ("AWS_REGION".into(), settings.region.clone()),
         ("METRICS_APP_LOG_FORMAT".into(), "json".into()),
     ]);
+    data.extend(super::auth::settings(app));
     Ok(ConfigMap {
         metadata: metadata(app)?,
         data: Some(data),
@@ -31,7 +32,7 @@ mod tests {
     use crate::fixtures::MetricsAppExt;
 
     #[test]
-    fn config_names_table_listen_address_region_and_log_format() {
+    fn config_names_table_listen_address_region_log_format_and_auth() {
         let settings = AppSettings {
             region: "eu-west-1".into(),
             name_prefix: String::new(),
@@ -44,6 +45,7 @@ mod tests {
         assert_eq!(data["METRICS_APP_LISTEN"], "0.0.0.0:8080");
         assert_eq!(data["AWS_REGION"], "eu-west-1");
         assert_eq!(data["METRICS_APP_LOG_FORMAT"], "json");
-        assert_eq!(data.len(), 4);
+        assert_eq!(data["METRICS_APP_AUTH"], "none");
+        assert_eq!(data.len(), 5);
     }
 }

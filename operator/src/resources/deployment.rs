@@ -43,6 +43,7 @@ pub fn deployment(app: &MetricsApp, config: &ConfigMap) -> Result<Deployment> {
     let name = app.name_any();
     let rollout = &app.spec.rollout;
     let default_rollout = crate::crd::RolloutSpec::default();
+    let token = super::auth::token_volume(app);
     let container = Container {
         name: "metrics-app".into(),
         image: Some(app.spec.image.clone()),
@@ -86,11 +87,16 @@ pub fn deployment(app: &MetricsApp, config: &ConfigMap) -> Result<Deployment> {
             seccomp_profile: Some(runtime_default_seccomp()),
             ..SecurityContext::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(
+            [VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            }]
+            .into_iter()
+            .chain(token.as_ref().map(|(_, mount)| mount.clone()))
+            .collect(),
+        ),
         ..Container::default()
     };
     let pod = PodSpec {
@@ -108,11 +114,16 @@ pub fn deployment(app: &MetricsApp, config: &ConfigMap) -> Result<Deployment> {
             ..PodSecurityContext::default()
         }),
         containers: vec![container],
-        volumes: Some(vec![Volume {
-            name: "tmp".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        }]),
+        volumes: Some(
+            [Volume {
+                name: "tmp".into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            }]
+            .into_iter()
+            .chain(token.map(|(volume, _)| volume))
+            .collect(),
+        ),
         ..PodSpec::default()
     };
     Ok(Deployment {

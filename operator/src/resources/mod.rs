@@ -3,6 +3,7 @@
 //! owned by the MetricsApp so that deleting it deletes them. Pure builders; the
 //! controller applies what they return.
 
+pub mod auth;
 mod config_map;
 mod deployment;
 mod service;
@@ -74,7 +75,7 @@ pub fn hash_of(what: &'static str, object: &impl Serialize) -> Result<String> {
     Ok(hex(&Sha256::digest(json)))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
