@@ -52,6 +52,8 @@ fn assert_server_side_apply(exchanges: &[Exchange]) {
 #[derive(Default)]
 struct Process {
     applied: HashMap<String, Applied>,
+    /// The metrics of the last pass (AWS calls by operation among them).
+    metrics: String,
 }
 
 /// One pass of the reconciler against `scenario`, by a fresh operator process.
@@ -79,6 +81,7 @@ async fn pass_in(
     let result = reconcile(std::sync::Arc::new(app), ctx.clone()).await;
     let took = started.elapsed();
     process.applied = ctx.applied_records();
+    process.metrics = ctx.metrics.encode().unwrap_or_default();
     drop(ctx);
     (result, verify(server).await, took)
 }
@@ -539,6 +542,16 @@ async fn reconcile_durations_for_creation_and_no_op() {
     }
     eprintln!("creation pass: {}", summary(&mut creations));
     eprintln!("no-op pass:    {}", summary(&mut no_ops));
+    let calls: Vec<&str> = process
+        .metrics
+        .lines()
+        .filter(|line| line.starts_with("metricsapp_aws_calls_total{"))
+        .collect();
+    eprintln!("AWS calls of one no-op pass:\n  {}", calls.join("\n  "));
+    assert!(
+        writes(&process.metrics).is_empty(),
+        "a no-op pass writes nothing to AWS: {calls:#?}"
+    );
 }
 
 fn summary(durations: &mut [Duration]) -> String {
@@ -979,6 +992,14 @@ async fn a_function_with_a_stream_trigger_is_created_updated_in_order_and_remove
     drop(ctx);
     assert!(verify(server).await.is_empty());
     assert!(writes(&metrics).is_empty(), "{:#?}", writes(&metrics));
+    let calls: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("metricsapp_aws_calls_total{"))
+        .collect();
+    eprintln!(
+        "AWS calls of a pass at rest (table + one function with a trigger):\n  {}",
+        calls.join("\n  ")
+    );
     assert!(metrics.contains(r#"operation="GetFunction""#), "{metrics}");
 
     // A new zip under the same key, and more memory, in one change: code first, then
