@@ -545,6 +545,34 @@ pub async fn can_list(client: &Client, namespace: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// A cached Deployment keeps what the operator reads: metadata, status and the image of
+/// each container (for the rollout, Events and rollback); the rest of the pod template
+/// is most of its size.
+fn prune_deployment(deployment: &mut Deployment) {
+    prune(deployment);
+    if let Some(pod) = deployment
+        .spec
+        .as_mut()
+        .and_then(|spec| spec.template.spec.as_mut())
+    {
+        let containers = std::mem::take(&mut pod.containers)
+            .into_iter()
+            .map(|container| k8s_openapi::api::core::v1::Container {
+                name: container.name,
+                image: container.image,
+                ..Default::default()
+            })
+            .collect();
+        *pod = k8s_openapi::api::core::v1::PodSpec {
+            containers,
+            ..Default::default()
+        };
+    }
+    if let Some(spec) = deployment.spec.as_mut() {
+        spec.template.metadata = None;
+    }
+}
+
 /// Runs the controller until `shutdown` completes, feeding `writers`. Fails fast when
 /// the CRD is not installed, rather than retrying a watch that cannot work; `ready` is
 /// set once MetricsApps could be listed.
@@ -576,7 +604,7 @@ pub async fn run(
         owned.clone(),
     )
     .default_backoff()
-    .modify(prune)
+    .modify(prune_deployment)
     .reflect(writers.deployments)
     .touched_objects();
     let services = watcher(
@@ -658,6 +686,38 @@ mod tests {
             })
         );
         assert_eq!(merge_patch(None, &after), after);
+    }
+
+    #[test]
+    fn a_cached_deployment_keeps_what_the_operator_reads() {
+        use crate::fixtures::MetricsAppExt;
+        let app = MetricsApp::test();
+        let settings = crate::resources::AppSettings {
+            region: "us-east-1".into(),
+            name_prefix: String::new(),
+        };
+        let config = crate::resources::config_map(&app, &settings).unwrap();
+        let mut deployment = crate::resources::deployment(&app, &config).unwrap();
+        deployment.metadata.generation = Some(3);
+        deployment.status = Some(Default::default());
+        let full = serde_json::to_vec(&deployment).unwrap().len();
+        prune_deployment(&mut deployment);
+        let pruned = serde_json::to_vec(&deployment).unwrap().len();
+        let pod = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some("ghcr.io/metricsapp/metrics-app:1")
+        );
+        assert_eq!(deployment.metadata.generation, Some(3));
+        assert!(deployment.status.is_some());
+        assert!(pruned * 2 < full, "pruned {pruned} bytes of {full}");
     }
 
     #[test]
