@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::store::{DynamoDbStore, EmbeddedStore, SharedStore};
@@ -30,10 +30,15 @@ pub struct Config {
     /// DynamoDB table to store in. Unset: the embedded store in --data-dir. Region,
     /// endpoint and credentials come from the AWS standard chain (AWS_REGION,
     /// AWS_ENDPOINT_URL, IRSA, ...).
-    #[arg(long, env = "METRICS_APP_TABLE")]
+    #[arg(long, env = "METRICS_APP_TABLE", global = true)]
     pub table: Option<String>,
     /// Directory of the embedded store (used when no table is set).
-    #[arg(long, env = "METRICS_APP_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        env = "METRICS_APP_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Origins allowed to call the API from a browser, comma-separated
     /// (e.g. https://metrics.example.com).
@@ -55,6 +60,25 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "METRICS_APP_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+    /// Without a command: serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Rollups, the totals summaries read.
+    #[command(subcommand)]
+    Rollups(RollupsCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RollupsCommand {
+    /// Count existing activities in the rollups. DynamoDB: marks each activity not yet
+    /// counted so the rollup function counts it from the stream (safe while the app
+    /// serves; a second run resumes where the first stopped). Embedded store: recounts
+    /// every rollup in one transaction (the app must be stopped: it holds the file).
+    Rebuild,
 }
 
 impl Config {
@@ -92,6 +116,14 @@ impl Config {
 
     /// Opens the configured store: DynamoDB when a table is set, else the embedded one.
     pub async fn open_store(&self) -> Result<SharedStore> {
+        match self.open_backend().await? {
+            Backend::DynamoDb(store) => Ok(Arc::new(store)),
+            Backend::Embedded(store) => Ok(Arc::new(store)),
+        }
+    }
+
+    /// The configured store as its own type, for commands that are not the trait's.
+    pub async fn open_backend(&self) -> Result<Backend> {
         match self.table() {
             Some(table) => {
                 let timeouts = aws_config::timeout::TimeoutConfig::builder()
@@ -104,15 +136,21 @@ impl Config {
                     .await;
                 let client = aws_sdk_dynamodb::Client::new(&aws);
                 tracing::info!(table, region = ?aws.region(), "storing in DynamoDB");
-                Ok(Arc::new(DynamoDbStore::new(client, table)))
+                Ok(Backend::DynamoDb(DynamoDbStore::new(client, table)))
             }
             None => {
                 let store = EmbeddedStore::open(&self.data_dir)?;
                 tracing::info!(data_dir = %self.data_dir.display(), "storing in the embedded store");
-                Ok(Arc::new(store))
+                Ok(Backend::Embedded(store))
             }
         }
     }
+}
+
+/// One of the two stores.
+pub enum Backend {
+    DynamoDb(DynamoDbStore),
+    Embedded(EmbeddedStore),
 }
 
 fn cors_origin(origin: &str) -> Result<HeaderValue> {

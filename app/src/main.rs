@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use metrics_app::config::{Config, LogFormat};
+use std::io::{IsTerminal, Write};
+
+use metrics_app::config::{Backend, Command, Config, LogFormat, RollupsCommand};
 use metrics_app::error::report;
 use metrics_app::{AppState, app, server};
 use tracing_subscriber::EnvFilter;
@@ -20,6 +22,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> metrics_app::Result<()> {
+    match config.command {
+        Some(Command::Rollups(RollupsCommand::Rebuild)) => return rebuild_rollups(&config).await,
+        None => {}
+    }
     let settings = config.settings()?;
     let store = config.open_store().await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -36,6 +42,52 @@ async fn run(config: Config) -> metrics_app::Result<()> {
         config.shutdown_timeout(),
     )
     .await
+}
+
+async fn rebuild_rollups(config: &Config) -> metrics_app::Result<()> {
+    let terminal = std::io::stderr().is_terminal();
+    // A bar that redraws itself on a terminal; plain log lines in a pipe or a Job.
+    let show = |line: String| {
+        if terminal {
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r\x1b[2K{line}");
+            let _ = err.flush();
+        } else {
+            tracing::info!("{line}");
+        }
+    };
+    let counted = match config.open_backend().await? {
+        Backend::Embedded(store) => store.rebuild_rollups(&|done, total| {
+            show(format!(
+                "{} {done}/{total} activities counted",
+                bar(done, total)
+            ));
+        })?,
+        Backend::DynamoDb(store) => {
+            store
+                .backfill_rollups(&|read, marked| {
+                    show(format!(
+                        "{read} activities read, {marked} marked for counting"
+                    ));
+                })
+                .await?
+        }
+    };
+    if terminal {
+        eprintln!();
+    }
+    tracing::info!(activities = counted, "rollups rebuilt");
+    Ok(())
+}
+
+fn bar(done: u64, total: u64) -> String {
+    const WIDTH: u64 = 30;
+    let filled = (done.saturating_mul(WIDTH))
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
+    let filled = usize::try_from(filled).unwrap_or(0);
+    format!("[{}{}]", "#".repeat(filled), " ".repeat(30 - filled))
 }
 
 fn init_tracing(format: LogFormat) {

@@ -60,3 +60,39 @@ async fn a_second_process_on_the_same_directory_is_refused_clearly() {
     };
     assert!(error.contains("metrics-app.redb"), "{error}");
 }
+
+#[tokio::test]
+async fn a_filter_that_matches_little_answers_after_a_bounded_read_with_a_cursor() {
+    use metrics_app::store::MAX_READ_PER_PAGE;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(dir.path()).expect("open");
+    let fields = |customer: &str, date: &str| ActivityFields {
+        customer: customer.into(),
+        project: "Data".into(),
+        engineer: "ada".into(),
+        date: chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("day"),
+        hours: 1.0,
+        description: String::new(),
+    };
+    let wanted = Activity::new(fields("Acme", "2026-01-01"), Utc::now());
+    store.create_activity(&wanted).await.expect("create");
+    let others: Vec<Activity> = (0..MAX_READ_PER_PAGE + 10)
+        .map(|_| Activity::new(fields("Globex", "2026-02-01"), Utc::now()))
+        .collect();
+    futures::future::try_join_all(others.iter().map(|a| store.create_activity(a)))
+        .await
+        .expect("create");
+    let query = ActivityQuery {
+        customer: Some("Acme".into()),
+        ..ActivityQuery::default()
+    };
+    let first = store.list_activities(&query, 10, None).await.expect("list");
+    assert!(first.activities.is_empty());
+    let next = first.next.expect("a cursor after a bounded read");
+    let second = store
+        .list_activities(&query, 10, Some(&next))
+        .await
+        .expect("list");
+    assert_eq!(second.activities, vec![wanted]);
+    assert_eq!(second.next, None);
+}

@@ -137,3 +137,26 @@ on_both_stores!(
     refuses_what_it_cannot_store_as_given,
     an_empty_store_lists_nothing
 );
+
+#[tokio::test]
+async fn a_list_longer_than_a_page_streams_every_item_in_order() {
+    let (store, _dir) = common::embedded();
+    let items = metrics_app::store::ITEM_PAGE * 2 + 7;
+    let mut ids = Vec::new();
+    for n in 0..items {
+        let id = uuid::Uuid::now_v7().to_string();
+        let item = json!({"n": n}).as_object().expect("object").clone();
+        store.put_item(&id, &item).await.expect("put");
+        ids.push(id);
+    }
+    let list = get(&common::router(store), "/picus/list").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let listed: Vec<String> = list
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|item| item["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(listed, ids);
+}

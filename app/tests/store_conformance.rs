@@ -6,6 +6,22 @@ mod common;
 use chrono::{Duration, NaiveDate, Utc};
 use metrics_app::activity::{Activity, ActivityFields};
 use metrics_app::store::{ActivityQuery, Item, Store, all_activities};
+
+/// Every item, following pages of two so that paging is exercised.
+async fn all_items(store: &dyn Store) -> Vec<(String, Item)> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..100 {
+        let page = store.list_items(2, after.as_deref()).await.expect("list");
+        assert!(page.items.len() <= 2, "page larger than its limit");
+        all.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+    panic!("pagination did not end");
+}
 use serde_json::json;
 
 fn day(text: &str) -> NaiveDate {
@@ -290,7 +306,7 @@ async fn items_are_stored_as_given(store: &dyn Store) {
         Some(item.clone())
     );
     assert_eq!(store.get_item("item-2").await.expect("get"), None);
-    let listed = store.list_items().await.expect("list");
+    let listed = all_items(store).await;
     assert_eq!(listed, vec![("item-1".to_owned(), item)]);
 }
 
@@ -300,10 +316,8 @@ async fn items_list_oldest_first_and_delete(store: &dyn Store) {
         let item: Item = json!({"n": n}).as_object().expect("object").clone();
         store.put_item(id, &item).await.expect("put");
     }
-    let listed: Vec<String> = store
-        .list_items()
+    let listed: Vec<String> = all_items(store)
         .await
-        .expect("list")
         .into_iter()
         .map(|(id, _)| id)
         .collect();
@@ -311,7 +325,7 @@ async fn items_list_oldest_first_and_delete(store: &dyn Store) {
     assert!(store.delete_item(&ids[2]).await.expect("delete"));
     assert!(!store.delete_item(&ids[2]).await.expect("delete again"));
     assert_eq!(store.get_item(&ids[2]).await.expect("get"), None);
-    assert_eq!(store.list_items().await.expect("list").len(), 4);
+    assert_eq!(all_items(store).await.len(), 4);
 }
 
 async fn items_and_activities_do_not_mix(store: &dyn Store) {
@@ -320,7 +334,7 @@ async fn items_and_activities_do_not_mix(store: &dyn Store) {
         .put_item(&activity.id, &Item::new())
         .await
         .expect("put");
-    assert_eq!(store.list_items().await.expect("list").len(), 1);
+    assert_eq!(all_items(store).await.len(), 1);
     assert_eq!(
         list_all(store, &ActivityQuery::default(), 10).await,
         vec![activity.id.clone()]

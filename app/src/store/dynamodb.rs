@@ -14,8 +14,10 @@ use metrics_app_table::{
     PICUS_ITEMS as PICUS, SORT_KEY,
 };
 
+use metrics_app_rollup::{Dimension, Span, Totals, dynamodb as rollup};
+
 use super::attributes::{json_to_attribute, map_to_json};
-use super::{ActivityQuery, Item, Page, Store};
+use super::{ActivityQuery, Item, ItemPage, MAX_READ_PER_PAGE, Page, RollupCell, Store};
 use crate::activity::{Activity, ActivityFields};
 use crate::error::{Error, Result};
 
@@ -98,6 +100,8 @@ fn activity_to_item(activity: &Activity) -> Attributes {
         ("id".to_owned(), s(&activity.id)),
         ("created_at".to_owned(), s(activity.created_at.to_rfc3339())),
         ("updated_at".to_owned(), s(activity.updated_at.to_rfc3339())),
+        // Counted by the rollup function from the stream (see `metrics-app-rollup`).
+        (rollup::ROLLED_UP.to_owned(), AttributeValue::Bool(true)),
     ]);
     item.extend(fields_to_attributes(fields));
     item
@@ -153,6 +157,34 @@ fn item_to_activity(item: &Attributes) -> Result<Activity> {
         },
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,
+    })
+}
+
+fn item_to_cell(item: &Attributes) -> Result<RollupCell> {
+    let number = |name: &str| -> Result<i64> {
+        match item.get(name) {
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map_err(|e| corrupt(format!("rollup cell has a bad {name:?}: {e}"))),
+            None => Ok(0),
+            Some(_) => Err(corrupt(format!("rollup cell's {name:?} is not a number"))),
+        }
+    };
+    let Some(AttributeValue::S(sort_key)) = item.get(SORT_KEY) else {
+        return Err(corrupt("rollup cell has no sort key".to_owned()));
+    };
+    let Some((period, value)) = rollup::parse_sort_key(sort_key) else {
+        return Err(corrupt(format!(
+            "rollup cell has a bad sort key {sort_key:?}"
+        )));
+    };
+    Ok(RollupCell {
+        period: period.to_owned(),
+        value: value.to_owned(),
+        totals: Totals {
+            micro_hours: number(rollup::MICRO_HOURS)?,
+            count: number(rollup::COUNT)?,
+        },
     })
 }
 
@@ -300,6 +332,7 @@ impl Store for DynamoDbStore {
                 start
             });
             let mut found = Vec::new();
+            let mut read = 0usize;
             loop {
                 let mut request = self
                     .client
@@ -309,7 +342,10 @@ impl Store for DynamoDbStore {
                     .key_condition_expression(condition)
                     .expression_attribute_names("#c", COLLECTION_KEY)
                     .scan_index_forward(false)
-                    .limit(i32::try_from((limit + 1).min(MAX_PAGE)).unwrap_or(1))
+                    .limit(
+                        i32::try_from((limit + 1).min(MAX_PAGE).min(MAX_READ_PER_PAGE - read))
+                            .unwrap_or(1),
+                    )
                     .set_exclusive_start_key(start_key.take());
                 if lower.is_some() || upper.is_some() {
                     request = request.expression_attribute_names("#o", COLLECTION_SORT_KEY);
@@ -329,6 +365,7 @@ impl Store for DynamoDbStore {
                     request = request.filter_expression(expression);
                 }
                 let output = request.send().await.map_err(store_error)?;
+                read += usize::try_from(output.scanned_count()).unwrap_or(MAX_READ_PER_PAGE);
                 for item in output.items() {
                     found.push(item_to_activity(item)?);
                 }
@@ -341,6 +378,16 @@ impl Store for DynamoDbStore {
                     });
                 }
                 match output.last_evaluated_key() {
+                    Some(last) if !last.is_empty() && read >= MAX_READ_PER_PAGE => {
+                        let next = match last.get(COLLECTION_SORT_KEY) {
+                            Some(AttributeValue::S(sort_key)) => Some(sort_key.clone()),
+                            _ => return Err(corrupt("a page ended without a sort key".into())),
+                        };
+                        return Ok(Page {
+                            activities: found,
+                            next,
+                        });
+                    }
                     Some(last) if !last.is_empty() => start_key = Some(last.clone()),
                     _ => {
                         return Ok(Page {
@@ -373,32 +420,79 @@ impl Store for DynamoDbStore {
         Box::pin(async move { Ok(self.get(PICUS, id).await?.map(|item| item_to_picus(item).1)) })
     }
 
-    fn list_items(&self) -> BoxFuture<'_, Result<Vec<(String, Item)>>> {
+    fn list_items<'a>(
+        &'a self,
+        limit: usize,
+        after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ItemPage>> {
         Box::pin(async move {
-            let mut all = Vec::new();
+            let start_key = after.map(|id| {
+                let mut start = key(PICUS, id);
+                start.insert(COLLECTION_KEY.to_owned(), s(PICUS));
+                start.insert(COLLECTION_SORT_KEY.to_owned(), s(id));
+                start
+            });
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(COLLECTION_INDEX)
+                .key_condition_expression("#c = :c")
+                .expression_attribute_names("#c", COLLECTION_KEY)
+                .expression_attribute_values(":c", s(PICUS))
+                .limit(i32::try_from(limit.clamp(1, MAX_PAGE)).unwrap_or(1))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let more = output
+                .last_evaluated_key()
+                .is_some_and(|last| !last.is_empty());
+            let mut items = Vec::new();
+            for item in output.items.unwrap_or_default() {
+                if let (Some(id), item) = item_to_picus(item) {
+                    items.push((id, item));
+                }
+            }
+            let next = if more {
+                items.last().map(|(id, _)| id.clone())
+            } else {
+                None
+            };
+            Ok(ItemPage { items, next })
+        })
+    }
+
+    fn rollups<'a>(
+        &'a self,
+        dimension: Dimension,
+        span: &'a Span,
+    ) -> BoxFuture<'a, Result<Vec<RollupCell>>> {
+        Box::pin(async move {
+            let (lowest, highest) = rollup::sort_key_range(span);
+            let mut cells = Vec::new();
             let mut start_key = None;
             loop {
                 let output = self
                     .client
                     .query()
                     .table_name(&self.table)
-                    .index_name(COLLECTION_INDEX)
-                    .key_condition_expression("#c = :c")
-                    .expression_attribute_names("#c", COLLECTION_KEY)
-                    .expression_attribute_values(":c", s(PICUS))
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :lowest AND :highest")
+                    .expression_attribute_names("#pk", PARTITION_KEY)
+                    .expression_attribute_names("#sk", SORT_KEY)
+                    .expression_attribute_values(":pk", s(rollup::partition(dimension, span.level)))
+                    .expression_attribute_values(":lowest", s(&lowest))
+                    .expression_attribute_values(":highest", s(&highest))
                     .set_exclusive_start_key(start_key.take())
                     .send()
                     .await
                     .map_err(store_error)?;
-                let last = output.last_evaluated_key.clone();
-                for item in output.items.unwrap_or_default() {
-                    if let (Some(id), item) = item_to_picus(item) {
-                        all.push((id, item));
-                    }
+                for item in output.items() {
+                    cells.push(item_to_cell(item)?);
                 }
-                match last {
-                    Some(last) if !last.is_empty() => start_key = Some(last),
-                    _ => return Ok(all),
+                match output.last_evaluated_key() {
+                    Some(last) if !last.is_empty() => start_key = Some(last.clone()),
+                    _ => return Ok(cells),
                 }
             }
         })
@@ -429,6 +523,63 @@ impl Store for DynamoDbStore {
 }
 
 impl DynamoDbStore {
+    /// Marks every activity not yet counted in the rollups (`metrics-app rollups
+    /// rebuild`), one conditional update each; the rollup function then counts each
+    /// from the stream, exactly once. Safe while the app serves and resumable: a run
+    /// skips what an earlier one marked. `progress` hears `(read, marked)`.
+    pub async fn backfill_rollups(&self, progress: &dyn Fn(u64, u64)) -> Result<u64> {
+        let (mut read, mut marked) = (0u64, 0u64);
+        let mut start_key = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(COLLECTION_INDEX)
+                .key_condition_expression("#c = :c")
+                .filter_expression("attribute_not_exists(#r)")
+                .expression_attribute_names("#c", COLLECTION_KEY)
+                .expression_attribute_names("#r", rollup::ROLLED_UP)
+                .expression_attribute_values(":c", s(ACTIVITY))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            read += u64::try_from(output.scanned_count()).unwrap_or(0);
+            for item in output.items() {
+                let Some(AttributeValue::S(id)) = item.get("id") else {
+                    continue;
+                };
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(ACTIVITY, id)))
+                    .update_expression("SET #r = :true")
+                    .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#r)")
+                    .expression_attribute_names("#pk", PARTITION_KEY)
+                    .expression_attribute_names("#r", rollup::ROLLED_UP)
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => marked += 1,
+                    // Deleted or marked meanwhile: nothing to count.
+                    Err(error)
+                        if error
+                            .as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                    Err(error) => return Err(store_error(error)),
+                }
+            }
+            progress(read, marked);
+            match output.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start_key = Some(last.clone()),
+                _ => return Ok(marked),
+            }
+        }
+    }
+
     /// Stores a new item; refuses (rather than overwrites) one whose key already exists.
     async fn put_new(&self, item: Attributes) -> Result<()> {
         self.client

@@ -1,6 +1,9 @@
 //! The embedded store: one redb file in the data directory. Every write commits with
 //! immediate durability before the app answers, so data survives a crash or restart.
 //!
+//! Rollups (`metrics-app-rollup`) are kept in the same transaction as the activity
+//! they count, so summaries read exact totals without reading activities.
+//!
 //! Writes go through one writer thread that commits whatever writes are waiting in one
 //! transaction (group commit): a disk sync costs the same for one write or a hundred, so
 //! concurrent writers share it instead of queueing for their own.
@@ -12,10 +15,17 @@ use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 use tokio::sync::oneshot;
 
-use super::{ActivityQuery, Item, Page, Store};
+use std::collections::BTreeMap;
+
+use metrics_app_rollup::{Cell, Dimension, Level, Span, Totals, changes};
+
+use super::{ActivityQuery, Item, ItemPage, MAX_READ_PER_PAGE, Page, RollupCell, Store, facts};
 use crate::activity::{Activity, ActivityFields};
 use crate::error::{Error, Result};
 
@@ -25,9 +35,19 @@ const ACTIVITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("activitie
 const ACTIVITY_ORDER: TableDefinition<&str, &str> = TableDefinition::new("activity_order");
 /// `/picus` items by id, as JSON objects.
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("picus_items");
+/// Rollup cells: `(<dimension>#<level>, period, value)` to `(microhours, count)`.
+const ROLLUPS: TableDefinition<(&str, &str, &str), (i64, i64)> = TableDefinition::new("rollups");
+/// The store's own bookkeeping, e.g. whether the rollups count every activity.
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// In [`META`]: present once the rollups count every activity (stores written before
+/// rollups existed get them built when first opened).
+const ROLLUPS_BUILT: &str = "rollups_built";
 
 /// File name of the store inside the data directory.
 pub const FILE_NAME: &str = "metrics-app.redb";
+
+/// redb's page cache.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -121,6 +141,7 @@ fn apply(txn: &WriteTransaction, write: &Write) -> Result<Written, redb::Error> 
             activities.insert(activity.id.as_str(), encode(activity)?.as_slice())?;
             let mut order = txn.open_table(ACTIVITY_ORDER)?;
             order.insert(activity.sort_key().as_str(), activity.id.as_str())?;
+            roll_up(txn, None, Some(activity))?;
             Ok(Written::Stored)
         }
         Write::ReplaceActivity { id, fields, now } => {
@@ -141,6 +162,7 @@ fn apply(txn: &WriteTransaction, write: &Write) -> Result<Written, redb::Error> 
             let mut order = txn.open_table(ACTIVITY_ORDER)?;
             order.remove(old.sort_key().as_str())?;
             order.insert(new.sort_key().as_str(), id.as_str())?;
+            roll_up(txn, Some(&old), Some(&new))?;
             Ok(Written::Replaced(Some(new)))
         }
         Write::DeleteActivity(id) => {
@@ -155,6 +177,7 @@ fn apply(txn: &WriteTransaction, write: &Write) -> Result<Written, redb::Error> 
             activities.remove(id.as_str())?;
             txn.open_table(ACTIVITY_ORDER)?
                 .remove(old.sort_key().as_str())?;
+            roll_up(txn, Some(&old), None)?;
             Ok(Written::Deleted(true))
         }
         Write::PutItem(id, item) => {
@@ -169,7 +192,85 @@ fn apply(txn: &WriteTransaction, write: &Write) -> Result<Written, redb::Error> 
     }
 }
 
+fn cell_table_key(dimension: Dimension, level: Level) -> String {
+    format!("{}#{}", dimension.name(), level.name())
+}
+
+/// Adds the rollup changes of one activity write, in the write's transaction.
+fn roll_up(
+    txn: &WriteTransaction,
+    old: Option<&Activity>,
+    new: Option<&Activity>,
+) -> Result<(), redb::Error> {
+    let old = old.map(|a| facts(&a.fields));
+    let new = new.map(|a| facts(&a.fields));
+    add_to_cells(txn, changes(old.as_ref(), new.as_ref()))
+}
+
+fn add_to_cells(
+    txn: &WriteTransaction,
+    changes: BTreeMap<Cell, Totals>,
+) -> Result<(), redb::Error> {
+    let mut cells = txn.open_table(ROLLUPS)?;
+    for (cell, delta) in changes {
+        let table_key = cell_table_key(cell.dimension, cell.level);
+        let key = (
+            table_key.as_str(),
+            cell.period.as_str(),
+            cell.value.as_str(),
+        );
+        let mut totals = match cells.get(key)? {
+            Some(stored) => {
+                let (micro_hours, count) = stored.value();
+                Totals { micro_hours, count }
+            }
+            None => Totals::default(),
+        };
+        totals.add(delta);
+        if totals.is_zero() {
+            cells.remove(key)?;
+        } else {
+            cells.insert(key, (totals.micro_hours, totals.count))?;
+        }
+    }
+    Ok(())
+}
+
+/// Recounts every rollup from the activities in one transaction, so a reader sees the
+/// old rollups or the new ones, never a mix. Memory is O(cells), not O(activities).
+fn rebuild(db: &Database, progress: &dyn Fn(u64, u64)) -> Result<u64, redb::Error> {
+    let txn = db.begin_write()?;
+    let mut totals: BTreeMap<Cell, Totals> = BTreeMap::new();
+    let mut done = 0u64;
+    {
+        let activities = txn.open_table(ACTIVITIES)?;
+        let total = activities.len()?;
+        for entry in activities.iter()? {
+            let (_, bytes) = entry?;
+            let activity: Activity = decode(bytes.value())?;
+            for (cell, delta) in changes(None, Some(&facts(&activity.fields))) {
+                totals.entry(cell).or_default().add(delta);
+            }
+            done += 1;
+            if done.is_multiple_of(10_000) || done == total {
+                progress(done, total);
+            }
+        }
+        txn.delete_table(ROLLUPS)?;
+    }
+    add_to_cells(&txn, totals)?;
+    txn.open_table(META)?.insert(ROLLUPS_BUILT, "1")?;
+    txn.commit()?;
+    Ok(done)
+}
+
 impl EmbeddedStore {
+    /// Recounts every rollup from the activities (`metrics-app rollups rebuild`);
+    /// `progress` hears `(done, total)` activities. The store keeps serving reads.
+    pub fn rebuild_rollups(&self, progress: &dyn Fn(u64, u64)) -> Result<u64> {
+        rebuild(&self.db, progress).map_err(|e| Error::Store(e.into()))
+    }
+
     /// Opens (or creates) the store in `data_dir`, creating the directory if needed.
     pub fn open(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join(FILE_NAME);
@@ -178,14 +279,39 @@ impl EmbeddedStore {
             source,
         };
         std::fs::create_dir_all(data_dir).map_err(|e| failed(e.into()))?;
-        let db = Database::create(&path).map_err(|e| failed(e.into()))?;
+        // redb caches up to 1 GiB by default, which grows the process with the data;
+        // a fixed cache keeps memory flat and the OS page cache still serves reads.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| failed(e.into()))?;
         let txn = db.begin_write().map_err(|e| failed(e.into()))?;
         for table in [ACTIVITIES, ITEMS] {
             txn.open_table(table).map_err(|e| failed(e.into()))?;
         }
         txn.open_table(ACTIVITY_ORDER)
             .map_err(|e| failed(e.into()))?;
+        txn.open_table(ROLLUPS).map_err(|e| failed(e.into()))?;
+        let built = {
+            let mut meta = txn.open_table(META).map_err(|e| failed(e.into()))?;
+            let empty = txn
+                .open_table(ACTIVITIES)
+                .and_then(|t| t.is_empty().map_err(redb::TableError::from))
+                .map_err(|e| failed(e.into()))?;
+            if empty {
+                meta.insert(ROLLUPS_BUILT, "1")
+                    .map_err(|e| failed(e.into()))?;
+            }
+            meta.get(ROLLUPS_BUILT)
+                .map_err(|e| failed(e.into()))?
+                .is_some()
+        };
         txn.commit().map_err(|e| failed(e.into()))?;
+        if !built {
+            tracing::info!("counting the rollups of activities stored before rollups existed");
+            let counted = rebuild(&db, &|_, _| {}).map_err(|e| failed(e.into()))?;
+            tracing::info!(activities = counted, "rollups built");
+        }
         let db = Arc::new(db);
         let (queue, writes) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -360,9 +486,15 @@ impl Store for EmbeddedStore {
             let order = txn.open_table(ACTIVITY_ORDER)?;
             let activities = txn.open_table(ACTIVITIES)?;
             let mut found = Vec::new();
-            let mut more = false;
-            for entry in order.range::<&str>(range)?.rev() {
-                let (_, id) = entry?;
+            let mut next = None;
+            let mut last_read: Option<String> = None;
+            for (read, entry) in order.range::<&str>(range)?.rev().enumerate() {
+                let (sort_key, id) = entry?;
+                if read == MAX_READ_PER_PAGE {
+                    next = last_read;
+                    break;
+                }
+                last_read = Some(sort_key.value().to_owned());
                 let Some(bytes) = activities.get(id.value())? else {
                     continue;
                 };
@@ -371,16 +503,11 @@ impl Store for EmbeddedStore {
                     continue;
                 }
                 if found.len() == limit {
-                    more = true;
+                    next = found.last().map(Activity::sort_key);
                     break;
                 }
                 found.push(activity);
             }
-            let next = if more {
-                found.last().map(Activity::sort_key)
-            } else {
-                None
-            };
             Ok(Page {
                 activities: found,
                 next,
@@ -397,16 +524,57 @@ impl Store for EmbeddedStore {
         self.get_record(ITEMS, id)
     }
 
-    fn list_items(&self) -> BoxFuture<'_, Result<Vec<(String, Item)>>> {
-        self.run(|db| {
+    fn list_items<'a>(
+        &'a self,
+        limit: usize,
+        after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ItemPage>> {
+        let after = after.map(str::to_owned);
+        self.run(move |db| {
             let txn = db.begin_read()?;
             let items = txn.open_table(ITEMS)?;
-            let mut all = Vec::new();
-            for entry in items.iter()? {
+            let range = (
+                after.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                Bound::Unbounded,
+            );
+            let mut page = Vec::with_capacity(limit.min(1_000));
+            let mut next = None;
+            for entry in items.range::<&str>(range)? {
                 let (id, bytes) = entry?;
-                all.push((id.value().to_owned(), decode(bytes.value())?));
+                if page.len() == limit {
+                    next = page.last().map(|(id, _): &(String, Item)| id.clone());
+                    break;
+                }
+                page.push((id.value().to_owned(), decode(bytes.value())?));
             }
-            Ok(all)
+            Ok(ItemPage { items: page, next })
+        })
+    }
+
+    fn rollups<'a>(
+        &'a self,
+        dimension: Dimension,
+        span: &'a Span,
+    ) -> BoxFuture<'a, Result<Vec<RollupCell>>> {
+        let table_key = cell_table_key(dimension, span.level);
+        let (first, last) = (span.first.clone(), format!("{}\0", span.last));
+        self.read(move |db| {
+            let txn = db.begin_read()?;
+            let cells = txn.open_table(ROLLUPS)?;
+            let lower = (table_key.as_str(), first.as_str(), "");
+            let upper = (table_key.as_str(), last.as_str(), "");
+            let mut found = Vec::new();
+            for entry in cells.range(lower..upper)? {
+                let (key, value) = entry?;
+                let (_, period, value_of) = key.value();
+                let (micro_hours, count) = value.value();
+                found.push(RollupCell {
+                    period: period.to_owned(),
+                    value: value_of.to_owned(),
+                    totals: Totals { micro_hours, count },
+                });
+            }
+            Ok(found)
         })
     }
 

@@ -19,6 +19,41 @@ pub use embedded::EmbeddedStore;
 
 use crate::activity::{Activity, ActivityFields};
 use crate::error::Result;
+use metrics_app_rollup::{Dimension, Facts, Span, Totals, micro_hours};
+
+/// Most entries one list request reads from a store before it answers with what it
+/// found and a cursor, so a text filter that matches little never reads a whole
+/// collection in one request.
+pub const MAX_READ_PER_PAGE: usize = 5_000;
+
+/// Most `/picus` items read from a store at once while streaming a list.
+pub const ITEM_PAGE: usize = 500;
+
+/// What the rollups count of an activity.
+pub fn facts(fields: &ActivityFields) -> Facts {
+    Facts {
+        customer: fields.customer.clone(),
+        project: fields.project.clone(),
+        engineer: fields.engineer.clone(),
+        date: fields.date,
+        micro_hours: micro_hours(fields.hours),
+    }
+}
+
+/// One rollup cell as read: its period, its dimension's value, its totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupCell {
+    pub period: String,
+    pub value: String,
+    pub totals: Totals,
+}
+
+/// One page of `/picus` items, oldest first; `next` is the id to continue after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemPage {
+    pub items: Vec<(String, Item)>,
+    pub next: Option<String>,
+}
 
 /// A `/picus` item as the client gave it (without its id).
 pub type Item = Map<String, Value>;
@@ -46,7 +81,9 @@ impl ActivityQuery {
     }
 }
 
-/// One page of activities; `next` is the sort key of the last one when more may follow.
+/// One page of activities; `next` is the sort key to continue after when more may
+/// follow. A page may hold fewer than asked (even none) and still have a `next`: the
+/// store stopped after reading [`MAX_READ_PER_PAGE`] entries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub activities: Vec<Activity>,
@@ -67,7 +104,8 @@ pub trait Store: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<Activity>>>;
     /// Deletes an activity; `false` when there was none.
     fn delete_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>>;
-    /// Up to `limit` matching activities, newest first, strictly after sort key `after`.
+    /// Up to `limit` matching activities, newest first, strictly after sort key `after`;
+    /// reads at most [`MAX_READ_PER_PAGE`] entries.
     fn list_activities<'a>(
         &'a self,
         query: &'a ActivityQuery,
@@ -77,8 +115,20 @@ pub trait Store: Send + Sync {
 
     fn put_item<'a>(&'a self, id: &'a str, item: &'a Item) -> BoxFuture<'a, Result<()>>;
     fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>>;
-    /// Every item with its id, oldest first.
-    fn list_items(&self) -> BoxFuture<'_, Result<Vec<(String, Item)>>>;
+    /// Up to `limit` items with their ids, oldest first, strictly after id `after`.
+    fn list_items<'a>(
+        &'a self,
+        limit: usize,
+        after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ItemPage>>;
+
+    /// The rollup cells of `dimension` in `span` (cells that total zero may be left out).
+    /// On DynamoDB they trail writes by the stream's delay.
+    fn rollups<'a>(
+        &'a self,
+        dimension: Dimension,
+        span: &'a Span,
+    ) -> BoxFuture<'a, Result<Vec<RollupCell>>>;
     /// Deletes an item; `false` when there was none.
     fn delete_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>>;
 
@@ -88,7 +138,8 @@ pub trait Store: Send + Sync {
 
 pub type SharedStore = Arc<dyn Store>;
 
-/// Every activity matching `query`, following pages to the end (for summaries).
+/// Every activity matching `query`, following pages to the end. O(activities): for
+/// tests and tools, never for a request.
 pub async fn all_activities(store: &dyn Store, query: &ActivityQuery) -> Result<Vec<Activity>> {
     const PAGE: usize = 1_000;
     let mut all = Vec::new();

@@ -17,8 +17,8 @@ use super::charts::{hours, hours_chart};
 use crate::activity::{Activity, ActivityForm, FieldErrors};
 use crate::cursor;
 use crate::error::{Error, report};
-use crate::store::{ActivityQuery, all_activities};
-use crate::summary::{GroupBy, summarize};
+use crate::store::ActivityQuery;
+use crate::summary::{GroupBy, from_rollups};
 
 const STYLE: &str = include_str!("style.css");
 
@@ -345,17 +345,19 @@ pub async fn summary(State(state): State<AppState>, uri: Uri) -> Response {
             params.from.as_deref(),
             params.to.as_deref(),
         )?;
-        all_activities(state.store.as_ref(), &query).await
+        let store = state.store.as_ref();
+        let by_customer = from_rollups(store, GroupBy::Customer, query.from, query.to).await?;
+        let by_project = from_rollups(store, GroupBy::Project, query.from, query.to).await?;
+        let by_week = from_rollups(store, GroupBy::Week, query.from, query.to).await?;
+        Ok::<_, crate::Error>((by_customer, by_project, by_week))
     }
     .await;
-    let activities = match result {
-        Ok(activities) => activities,
+    let (by_customer, by_project, by_week) = match result {
+        Ok(summaries) => summaries,
         Err(error) => return error_page(Page::Summary, &error),
     };
-    let total: f64 = activities.iter().map(|a| a.fields.hours).sum();
-    let by_customer = summarize(&activities, GroupBy::Customer);
-    let by_project = summarize(&activities, GroupBy::Project);
-    let by_week = summarize(&activities, GroupBy::Week);
+    let total: f64 = by_customer.iter().map(|g| g.hours).sum();
+    let count: u64 = by_customer.iter().map(|g| g.count).sum();
     let recent_weeks = &by_week[by_week.len().saturating_sub(super::charts::MAX_BARS)..];
     layout(Page::Summary, "Summary", html! {
         h1 { "Summary" }
@@ -366,10 +368,11 @@ pub async fn summary(State(state): State<AppState>, uri: Uri) -> Response {
                 button type="submit" { "Show" }
                 a.button.secondary href="/summary" { "All time" }
             }
+            p.hint { "Totals come from rollups. On DynamoDB they are kept from the table's stream and trail new records by about a second." }
         }
         div.card.totals {
             div { strong { (hours(total)) } "hours" }
-            div { strong { (activities.len()) } "activities" }
+            div { strong { (count) } "activities" }
             div { strong { (by_customer.len()) } "customers" }
             div { strong { (by_project.len()) } "projects" }
         }

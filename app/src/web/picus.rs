@@ -3,7 +3,10 @@
 //! `/picus/get/{key}` and `DELETE /picus/{key}`.
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -13,6 +16,7 @@ use super::api::known_id;
 use super::extract::JsonBody;
 use crate::error::{Error, ErrorBody, Result};
 use crate::item::item_from_body;
+use crate::store::{ITEM_PAGE, ItemPage, SharedStore};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedItem {
@@ -40,14 +44,79 @@ fn with_id(id: String, item: Map<String, Value>) -> Value {
             example = json!([{"id": "0193a4c1-7f0e-7c3a-9a51-3b0f6f2d9a10", "Data": "Sample Data"}])),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>> {
-    let items = state.store.list_items().await?;
-    Ok(Json(
-        items
-            .into_iter()
-            .map(|(id, item)| with_id(id, item))
-            .collect(),
-    ))
+pub async fn list(State(state): State<AppState>) -> Result<Response> {
+    // The first page is read before answering, so an unavailable store is still a 503;
+    // later pages stream, so memory stays one page whatever the number of items.
+    let first = state.store.list_items(ITEM_PAGE, None).await?;
+    let pages = futures::stream::unfold(
+        Listing::Page {
+            store: state.store.clone(),
+            page: first,
+            started: false,
+        },
+        next_chunk,
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+/// Where a streamed `/picus/list` is.
+enum Listing {
+    /// `page` is read and not yet written; `started` once an item was written.
+    Page {
+        store: SharedStore,
+        page: ItemPage,
+        started: bool,
+    },
+    /// The closing `]` is written, or the store failed mid-list.
+    Done,
+}
+
+async fn next_chunk(listing: Listing) -> Option<(std::io::Result<Bytes>, Listing)> {
+    let (store, page, mut started) = match listing {
+        Listing::Page {
+            store,
+            page,
+            started,
+        } => (store, page, started),
+        Listing::Done => return None,
+    };
+    let mut chunk = Vec::with_capacity(page.items.len() * 64 + 2);
+    if !started {
+        chunk.push(b'[');
+    }
+    for (id, item) in page.items {
+        if started {
+            chunk.push(b',');
+        }
+        started = true;
+        if let Err(error) = serde_json::to_writer(&mut chunk, &with_id(id, item)) {
+            return Some((Err(std::io::Error::other(error)), Listing::Done));
+        }
+    }
+    let Some(after) = page.next else {
+        chunk.push(b']');
+        return Some((Ok(Bytes::from(chunk)), Listing::Done));
+    };
+    match store.list_items(ITEM_PAGE, Some(&after)).await {
+        Ok(page) => Some((
+            Ok(Bytes::from(chunk)),
+            Listing::Page {
+                store,
+                page,
+                started,
+            },
+        )),
+        Err(error) => {
+            // The status is sent already: cutting the body short is how the client
+            // learns the list is incomplete (its JSON does not parse).
+            tracing::error!(error = %crate::error::report(&error), after, "/picus/list stopped: the store failed");
+            Some((Err(std::io::Error::other(error.to_string())), Listing::Done))
+        }
+    }
 }
 
 /// Store any JSON object as given; answers its new id.

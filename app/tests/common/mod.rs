@@ -70,6 +70,12 @@ pub async fn dynamodb_client(endpoint: &str) -> Client {
 /// A DynamoDB store on a new, uniquely named table in moto, created exactly as the
 /// operator creates it: from `metrics-app-table`'s layout.
 pub async fn dynamodb(test: &str) -> Option<SharedStore> {
+    let (client, table) = dynamodb_table(test).await?;
+    Some(Arc::new(DynamoDbStore::new(client, table)))
+}
+
+/// A client and a new, uniquely named table in moto, laid out as the operator does it.
+pub async fn dynamodb_table(test: &str) -> Option<(Client, String)> {
     let endpoint = moto_endpoint(test)?;
     let client = dynamodb_client(&endpoint).await;
     let table = format!("metrics-app-test-{}", uuid::Uuid::new_v4());
@@ -83,7 +89,7 @@ pub async fn dynamodb(test: &str) -> Option<SharedStore> {
         .send()
         .await
         .expect("create the test table in moto");
-    Some(Arc::new(DynamoDbStore::new(client, table)))
+    Some((client, table))
 }
 
 pub fn router(store: SharedStore) -> Router {
