@@ -18,6 +18,9 @@ use crate::{Error, Result};
 
 /// Environment variable naming the app's table, set on every function.
 pub const TABLE_ENV: &str = "METRICS_APP_TABLE";
+/// Environment variable naming the table's TTL attribute, set when the table has one
+/// (the rollup function's own bookkeeping items expire through it).
+pub const TTL_ENV: &str = "METRICS_APP_TTL_ATTRIBUTE";
 
 /// Lambda's limit on function names.
 const MAX_NAME: usize = 64;
@@ -138,6 +141,9 @@ pub fn desired_function(
     };
     let mut env: BTreeMap<String, String> = spec.env.clone();
     env.insert(TABLE_ENV.to_owned(), table.to_owned());
+    if let Some(attribute) = &app.spec.table.ttl_attribute {
+        env.insert(TTL_ENV.to_owned(), attribute.clone());
+    }
     Ok(Build::Ready(Box::new(DesiredFunction {
         name,
         code,
@@ -208,8 +214,18 @@ mod tests {
         assert_eq!(desired.memory_mb, 128);
         assert_eq!(desired.timeout_seconds, 10);
         assert_eq!(desired.env[TABLE_ENV], "team-metrics");
+        assert!(!desired.env.contains_key(TTL_ENV), "no TTL on the table");
         assert!(matches!(desired.code, Code::S3 { .. }));
         assert_eq!(desired.trigger, None);
+    }
+
+    #[test]
+    fn the_tables_ttl_attribute_is_passed_on() {
+        let mut app = MetricsApp::test();
+        app.spec.table.ttl_attribute = Some("expiresAt".into());
+        let desired =
+            ready(desired_function(&app, &function_spec("rollup"), "t", None, "").unwrap());
+        assert_eq!(desired.env[TTL_ENV], "expiresAt");
     }
 
     #[test]
