@@ -1041,3 +1041,79 @@ async fn function_lifecycle(world: World) {
 
     world.delete_app_and_wait(name).await;
 }
+
+/// A new image whose pods never become ready is rolled back to the last good one by
+/// the operator: `RolledBack` in the status and an Event, the Deployment on the good
+/// image again with every replica ready, and Ready again once the spec goes back.
+#[tokio::test]
+async fn an_image_that_never_becomes_ready_is_rolled_back() {
+    e2e(
+        "an_image_that_never_becomes_ready_is_rolled_back",
+        "metricsapp-e2e-rollback",
+        rollback,
+    )
+    .await;
+}
+
+async fn rollback(world: World) {
+    let good = required("E2E_APP_IMAGE");
+    let broken = "registry.invalid/metricsapp/never-ready:0";
+    let table = format!("e2e-{}", short_id());
+    let name = "rollback";
+    let mut app = world.app(name, &good, &table);
+    app.spec.rollout.progress_deadline_seconds = 20;
+    world.apply(&app).await;
+    world.wait_ready(name, 1).await;
+
+    app.spec.image = broken.into();
+    world.apply(&app).await;
+    let rolled = world
+        .wait_for(name, "rolled back", READY_WITHIN, |app| {
+            app.status
+                .as_ref()
+                .and_then(|status| status.rollback.as_ref())
+                .is_some_and(|rollback| {
+                    rollback.failed_image == broken && rollback.restored_image == good
+                })
+        })
+        .await;
+    let ready = status::find_condition(rolled.status.as_ref().unwrap(), status::READY)
+        .expect("a Ready condition");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "RolledBack")
+    );
+    assert!(!world.events_with_reason("RolledBack").await.is_empty());
+
+    // The good image serves again, with every replica.
+    let deployments: Api<Deployment> = Api::namespaced(world.client.clone(), &world.namespace);
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        let deployment = deployments.get(name).await.expect("get Deployment");
+        let image = deployment
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.template.spec.as_ref())
+            .and_then(|pod| pod.containers.first())
+            .and_then(|container| container.image.clone());
+        let available = deployment
+            .status
+            .as_ref()
+            .and_then(|status| status.available_replicas)
+            .unwrap_or(0);
+        if image.as_deref() == Some(good.as_str()) && available >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Deployment {name} not back on {good} with 2 available replicas: image {image:?}, available {available}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // Going back to the good image in the spec ends the rollback.
+    app.spec.image = good.clone();
+    world.apply(&app).await;
+    let back = world.wait_ready(name, 3).await;
+    assert!(back.status.unwrap().rollback.is_none());
+}
