@@ -3,4 +3,6 @@
 //! its Lambda functions) and reports what comes back.
 
 pub mod function;
+mod sdk;
 pub mod table;
+mod tags;

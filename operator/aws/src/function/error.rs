@@ -6,12 +6,11 @@
 
 // The same types in every `aws-sdk-*` crate, so S3 errors are classified here too.
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use super::Change;
 
-/// An AWS SDK error, kept whole as the source of an [`Error`].
-pub type AwsError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::sdk::AwsError;
+use crate::sdk::Failed;
 
 /// Why a function could not be brought to (or removed from) the state the spec asks
 /// for.
@@ -251,33 +250,23 @@ impl Error {
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         let function = function.to_owned();
-        let code = error.code().map(str::to_owned);
-        let message = error.message().map(str::to_owned);
-        let detail = match (&code, &message) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.clone(),
-            _ => DisplayErrorContext(&error).to_string(),
-        };
-        let answered = matches!(
-            error,
-            SdkError::ServiceError(_) | SdkError::ResponseError(_)
-        );
-        let built = !matches!(error, SdkError::ConstructionFailure(_));
-        let source: AwsError = Box::new(error);
-        if !built {
+        let failed = Failed::read(error);
+        let kind = failed.answered_code().map_or(Kind::Unavailable, |code| {
+            Kind::of(code, failed.message.as_deref().unwrap_or_default())
+        });
+        let Failed {
+            detail,
+            unbuilt,
+            source,
+            ..
+        } = failed;
+        if unbuilt {
             return Error::InvalidSpec {
                 function,
                 problem: format!("{operation} request could not be built: {detail}"),
                 source: Some(source),
             };
         }
-        let kind = if answered {
-            code.as_deref().map_or(Kind::Unavailable, |code| {
-                Kind::of(code, message.as_deref().unwrap_or_default())
-            })
-        } else {
-            Kind::Unavailable
-        };
         match kind {
             Kind::Invalid => Error::InvalidSpec {
                 function,

@@ -611,9 +611,7 @@ fn sorted(items: &[String]) -> Vec<&String> {
 
 /// User tags plus owner tags; owner tags win.
 pub fn wanted_tags(desired: &DesiredFunction, owner: &Owner) -> BTreeMap<String, String> {
-    let mut tags = desired.tags.clone();
-    tags.extend(owner_tags(owner));
-    tags
+    crate::tags::wanted(&desired.tags, owner)
 }
 
 /// Keys the operator set before that have left the spec and are still on the function.
@@ -698,7 +696,6 @@ pub fn location(code: &Code) -> String {
     }
 }
 
-const MAX_TAGS: usize = 50;
 const MAX_ENV_BYTES: usize = 4096;
 const MAX_FILTERS: usize = 5;
 
@@ -861,29 +858,7 @@ pub fn validate(desired: &DesiredFunction, owner: &Owner) -> Result<(), Error> {
     {
         return Err(invalid("url CORS origins must not be empty".to_owned()));
     }
-    for (key, value) in &desired.tags {
-        if !(1..=128).contains(&key.chars().count()) {
-            return Err(invalid(format!(
-                "tag key `{key}` must be 1 to 128 characters"
-            )));
-        }
-        if value.chars().count() > 256 {
-            return Err(invalid(format!(
-                "value of tag `{key}` must be at most 256 characters"
-            )));
-        }
-        if key.starts_with("aws:") {
-            return Err(invalid(format!(
-                "tag key `{key}`: the `aws:` prefix is reserved by AWS"
-            )));
-        }
-    }
-    let total = wanted_tags(desired, owner).len();
-    if total > MAX_TAGS {
-        return Err(invalid(format!(
-            "{total} tags (with the 3 owner tags); Lambda allows at most {MAX_TAGS}"
-        )));
-    }
+    crate::tags::validate(&desired.tags, owner, "Lambda").map_err(invalid)?;
     Ok(())
 }
 

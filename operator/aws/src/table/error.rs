@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use super::{Change, RECREATE_ANNOTATION};
 
@@ -17,8 +16,8 @@ use super::{Change, RECREATE_ANNOTATION};
 /// to the operations that keep the limit reached.
 const LIMIT_EXCEEDED_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// An AWS SDK error, kept whole as the source of an [`Error`].
-pub type AwsError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::sdk::AwsError;
+use crate::sdk::Failed;
 
 /// Why a table could not be brought to (or removed from) the state the spec asks for.
 #[derive(Debug, thiserror::Error)]
@@ -270,32 +269,23 @@ impl Error {
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         let table = table.to_owned();
-        let code = error.code().map(str::to_owned);
-        let detail = match (&code, error.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.clone(),
-            _ => DisplayErrorContext(&error).to_string(),
-        };
-        let answered = matches!(
-            error,
-            SdkError::ServiceError(_) | SdkError::ResponseError(_)
-        );
-        let built = !matches!(error, SdkError::ConstructionFailure(_));
-        let source: AwsError = Box::new(error);
-        if !built {
+        let failed = Failed::read(error);
+        let kind = failed
+            .answered_code()
+            .map_or(Kind::Unavailable, Kind::of_code);
+        let Failed {
+            detail,
+            unbuilt,
+            source,
+            ..
+        } = failed;
+        if unbuilt {
             return Error::InvalidSpec {
                 table,
                 problem: format!("{operation} request could not be built: {detail}"),
                 source: Some(source),
             };
         }
-        let kind = if answered {
-            code.as_deref()
-                .map(Kind::of_code)
-                .unwrap_or(Kind::Unavailable)
-        } else {
-            Kind::Unavailable
-        };
         match kind {
             Kind::Invalid => Error::InvalidSpec {
                 table,

@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::actual::{ActualTable, TimeToLive};
-use super::ownership::owner_tags;
 use super::{Billing, Capacity, Change, DesiredTable, Error, Owner, StreamView, TableRecord};
 
 /// Where a pass starts, from what DescribeTable found and what the operator recorded.
@@ -211,40 +210,13 @@ pub fn validate(desired: &DesiredTable, owner: &Owner) -> Result<(), Error> {
             "TTL attribute name must be 1 to 255 characters".to_owned(),
         ));
     }
-    for (key, value) in &desired.tags {
-        if !(1..=128).contains(&key.chars().count()) {
-            return Err(invalid(format!(
-                "tag key `{key}` must be 1 to 128 characters"
-            )));
-        }
-        if value.chars().count() > 256 {
-            return Err(invalid(format!(
-                "value of tag `{key}` must be at most 256 characters"
-            )));
-        }
-        if key.starts_with("aws:") {
-            return Err(invalid(format!(
-                "tag key `{key}`: the `aws:` prefix is reserved by AWS"
-            )));
-        }
-    }
-    let total = wanted_tags(desired, owner).len();
-    if total > MAX_TAGS {
-        return Err(invalid(format!(
-            "{total} tags (with the 3 owner tags); DynamoDB allows at most {MAX_TAGS}"
-        )));
-    }
+    crate::tags::validate(&desired.tags, owner, "DynamoDB").map_err(invalid)?;
     Ok(())
 }
 
-const MAX_TAGS: usize = 50;
-const AWS_RESERVED_TAG_PREFIX: &str = "aws:";
-
 /// User tags plus owner tags; owner tags win.
 pub fn wanted_tags(desired: &DesiredTable, owner: &Owner) -> BTreeMap<String, String> {
-    let mut tags = desired.tags.clone();
-    tags.extend(owner_tags(owner));
-    tags
+    crate::tags::wanted(&desired.tags, owner)
 }
 
 /// The user tag keys this spec makes the operator manage, for the next pass's record.
@@ -274,7 +246,7 @@ fn tags(
         .filter(|key| {
             managed.contains(*key)
                 && !want.contains_key(*key)
-                && !key.starts_with(AWS_RESERVED_TAG_PREFIX)
+                && !key.starts_with(crate::tags::AWS_RESERVED_PREFIX)
         })
         .cloned()
         .collect();
@@ -391,6 +363,7 @@ fn describe_billing(billing: Billing, indexes: &[(String, Option<Capacity>)]) ->
 mod tests {
     use super::*;
     use crate::table::layout;
+    use crate::table::ownership::owner_tags;
 
     fn owner() -> Owner {
         Owner {
