@@ -54,6 +54,20 @@ ensure_apt() {
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
 }
 
+# Installs what the app's browser test drives (app/tests/browser.rs): Debian's Chromium
+# (about a minute on a fresh machine) and playwright-core, which downloads no browser of
+# its own, into .tools/browser.
+PLAYWRIGHT_CORE=playwright-core@1.65.1
+ensure_browser() {
+  ensure_apt chromium || return 1
+  local dir="$TOOLS/browser" stamp="$TOOLS/browser/.packages"
+  if [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$PLAYWRIGHT_CORE" ]]; then return 0; fi
+  log "installing $PLAYWRIGHT_CORE into $dir"
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "$PLAYWRIGHT_CORE" >/dev/null
+  echo "$PLAYWRIGHT_CORE" >"$stamp"
+}
+
 # Installs GitHub's workflow parser and expression engine (the official npm packages)
 # into .tools/workflow-parser, for the workflow event-graph tests (scripts/tests/workflows).
 WORKFLOW_PARSER_PACKAGES=(@actions/workflow-parser@0.3.61 @actions/expressions@0.3.61)

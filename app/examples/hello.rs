@@ -1,5 +1,6 @@
-//! A bare hyper "hello" server: the reference `scripts/bench-app` measures the app
-//! against, run the same way on the same machine.
+//! A bare hyper server answering every request with a fixed JSON body the size and shape
+//! of a stored activity: the reference `scripts/bench-app` measures the app against, run
+//! the same way on the same machine.
 //!
 //!     cargo run --release -p metrics-app --example hello -- 127.0.0.1:18081
 
@@ -13,8 +14,16 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+/// What `GET /api/v1/activities/{id}` answers for the activity `scripts/bench-app` seeds.
+const ACTIVITY: &[u8] = br#"{"id":"019ad8f0-5b1e-7c2a-9d4f-2a6b3c4d5e6f","customer":"Acme","project":"Data platform","engineer":"ada","date":"2026-11-20","hours":1.5,"description":"Nightly export","created_at":"2026-11-22T05:06:50.885Z","updated_at":"2026-11-22T05:06:50.885Z"}"#;
+
 async fn hello(_: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
+    let mut response = Response::new(Full::new(Bytes::from_static(ACTIVITY)));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
 #[tokio::main]

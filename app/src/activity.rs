@@ -145,12 +145,19 @@ impl ActivityFields {
                 None
             }
             Some(Value::Number(n)) => n.as_f64(),
-            Some(Value::String(s)) => parse_hours(s, &mut errors),
+            // Strings are for the form; JSON says what a number is.
             Some(_) => {
                 errors.add("hours", "must be a number");
                 None
             }
         };
+        // The form trims a typed day; the API takes exactly what the document states.
+        if let Some(day) = date.as_deref()
+            && !day.is_empty()
+            && day.trim() != day
+        {
+            errors.add("date", format!("must be a day as YYYY-MM-DD, not {day:?}"));
+        }
         let form = ActivityForm {
             customer: customer.unwrap_or_default(),
             project: project.unwrap_or_default(),
@@ -216,8 +223,9 @@ impl ActivityForm {
                 Some(hours)
             }
         });
+        // Lengths count what was sent, before trimming, as the OpenAPI document states.
         let description = self.description.trim().to_owned();
-        if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
             errors.add(
                 "description",
                 format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
@@ -255,11 +263,12 @@ impl From<&ActivityFields> for ActivityForm {
 }
 
 fn name(value: &str, field: &str, errors: &mut FieldErrors) -> Option<String> {
+    let sent = value.chars().count();
     let value = value.trim();
     if value.is_empty() {
         errors.add(field, "is required");
         None
-    } else if value.chars().count() > MAX_NAME_CHARS {
+    } else if sent > MAX_NAME_CHARS {
         errors.add(
             field,
             format!("must be at most {MAX_NAME_CHARS} characters"),

@@ -5,12 +5,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderValue;
-use clap::{Parser, Subcommand, ValueEnum};
+use std::num::NonZeroU32;
 
-use crate::error::{Error, Result};
+use axum::http::{HeaderName, HeaderValue};
+use clap::{Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+pub use crate::auth::AuthMode;
+use crate::auth::tokens::Tokens;
+use crate::auth::{Auth, Proxy};
+use crate::error::{Error, Result, report};
 use crate::store::{DynamoDbStore, EmbeddedStore, SharedStore};
 use crate::web::Settings;
+use crate::web::security::WriteLimit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -60,6 +67,34 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "METRICS_APP_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+    /// Who may read and write: `none` (anyone: for a laptop), `token` (API tokens from
+    /// --tokens-file, and a sign-in form) or `proxy` (an authenticating proxy's header).
+    #[arg(long, env = "METRICS_APP_AUTH", value_enum, default_value = "none")]
+    pub auth: AuthMode,
+    /// The token file: one `<engineer> <engineer|admin> <sha256-hex of the token>` per
+    /// line. Re-read when it changes.
+    #[arg(long, env = "METRICS_APP_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// The header an authenticating proxy names the engineer in (`--auth proxy`).
+    #[arg(
+        long,
+        env = "METRICS_APP_PROXY_HEADER",
+        default_value = "X-Auth-Request-Email"
+    )]
+    pub proxy_header: String,
+    /// Addresses the proxy connects from, comma-separated CIDRs (e.g. 10.0.0.0/8); the
+    /// header is ignored from anywhere else.
+    #[arg(long, env = "METRICS_APP_PROXY_TRUSTED", value_delimiter = ',')]
+    pub proxy_trusted: Vec<String>,
+    /// Serve /metrics on this address instead of --listen, so it need not be public.
+    #[arg(long, env = "METRICS_APP_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Writes per second each client (engineer, else address) may make, sustained.
+    #[arg(long, env = "METRICS_APP_WRITE_RATE", default_value_t = NonZeroU32::new(20).expect("not zero"))]
+    pub write_rate: NonZeroU32,
+    /// Writes each client may make at once after a quiet spell.
+    #[arg(long, env = "METRICS_APP_WRITE_BURST", default_value_t = NonZeroU32::new(200).expect("not zero"))]
+    pub write_burst: NonZeroU32,
     /// Without a command: serve.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -95,11 +130,67 @@ impl Config {
                 "--request-timeout must be at least 1 second".to_owned(),
             ));
         }
+        let auth = self.auth_settings()?;
         Ok(Settings {
             body_limit: self.body_limit,
             request_timeout: Duration::from_secs(self.request_timeout),
             cors_origins,
+            open_to_anyone: auth.mode() == AuthMode::None && !self.listen.ip().is_loopback(),
+            auth,
+            write_limit: WriteLimit {
+                per_second: self.write_rate,
+                burst: self.write_burst,
+            },
+            metrics_elsewhere: self.metrics_listen.is_some(),
         })
+    }
+
+    /// The sign-in mode with its tokens (read now: a broken file stops the start).
+    fn auth_settings(&self) -> Result<Auth> {
+        let tokens = self
+            .tokens_file
+            .as_deref()
+            .filter(|path| !path.as_os_str().is_empty())
+            .map(Tokens::load)
+            .transpose()
+            .map_err(|error| Error::Config(report(&error)))?;
+        match self.auth {
+            AuthMode::None => Ok(Auth::none()),
+            AuthMode::Token => tokens.map(Auth::token).ok_or_else(|| {
+                Error::Config("--auth token needs --tokens-file (METRICS_APP_TOKENS_FILE)".into())
+            }),
+            AuthMode::Proxy => {
+                let header = HeaderName::try_from(self.proxy_header.trim()).map_err(|_| {
+                    Error::Config(format!(
+                        "--proxy-header {:?} is not a header name",
+                        self.proxy_header
+                    ))
+                })?;
+                let trusted = self
+                    .proxy_trusted
+                    .iter()
+                    .map(|cidr| cidr.trim())
+                    .filter(|cidr| !cidr.is_empty())
+                    .map(|cidr| {
+                        cidr.parse::<IpNet>()
+                            .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                            .map_err(|_| {
+                                Error::Config(format!(
+                                    "--proxy-trusted {cidr:?} is not a CIDR like 10.0.0.0/8"
+                                ))
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                if trusted.is_empty() {
+                    return Err(Error::Config(
+                        "--auth proxy needs --proxy-trusted (METRICS_APP_PROXY_TRUSTED): the \
+                         addresses the proxy connects from"
+                            .into(),
+                    ));
+                }
+                Ok(Auth::proxy(Proxy { header, trusted }, tokens))
+            }
+        }
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

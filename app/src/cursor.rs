@@ -1,17 +1,19 @@
-//! Opaque pagination cursors: the sort key (`<date>#<id>`) of the last activity a page
-//! returned, base64url-encoded so clients treat it as a token, not something to build.
+//! Pagination cursors: the sort key (`<date>#<id>`) of the last activity a page returned,
+//! written `<date>.<id>` so it needs no escaping in a URL. Clients pass it back as given;
+//! its shape is stated in the OpenAPI document ([`PATTERN`]), and every cursor of that
+//! shape is a position in the list, so the server accepts exactly what the document allows.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-use crate::activity::parse_date;
 use crate::error::{Error, Result};
 
 /// Longest id a cursor may carry (ids are UUIDs; this leaves room).
 const MAX_ID_LEN: usize = 64;
 
+/// The shape of a cursor, as a regular expression for the OpenAPI document.
+pub const PATTERN: &str =
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])\.[A-Za-z0-9-]{1,64}$";
+
 pub fn encode(sort_key: &str) -> String {
-    URL_SAFE_NO_PAD.encode(sort_key)
+    sort_key.replacen('#', ".", 1)
 }
 
 /// The sort key inside `cursor`, or a 400 naming `cursor`.
@@ -20,17 +22,25 @@ pub fn decode(cursor: &str) -> Result<String> {
         name: "cursor",
         message: "not a cursor this API returned; start again without it".to_owned(),
     };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let key = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (date, id) = key.split_once('#').ok_or_else(invalid)?;
-    parse_date(date).map_err(|_| invalid())?;
+    let (date, id) = cursor.split_once('.').ok_or_else(invalid)?;
+    let two = |text: &str, low: u8, high: u8| {
+        text.parse::<u8>()
+            .is_ok_and(|n| (low..=high).contains(&n) && text.len() == 2)
+    };
+    let date_ok = date.len() == 10
+        && date.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+        && two(&date[5..7], 1, 12)
+        && two(&date[8..10], 1, 31);
     let id_ok = !id.is_empty()
         && id.len() <= MAX_ID_LEN
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !id_ok {
+    if !date_ok || !id_ok {
         return Err(invalid());
     }
-    Ok(key)
+    Ok(format!("{date}#{id}"))
 }
 
 #[cfg(test)]
@@ -52,6 +62,8 @@ mod tests {
             &encode("2026-13-01#abc"),
             &encode("2026-11-20#"),
             &encode("2026-11-20#a~b"),
+            "2026-11-20#abc",
+            "2026-00-20.abc",
         ] {
             let error = decode(cursor).expect_err(cursor);
             assert!(error.to_string().contains("`cursor`"), "{error}");

@@ -41,6 +41,21 @@ pub enum Error {
     /// 405: the route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 401: sign-in is on and the request proves no identity (or its token is unknown).
+    #[error("sign in first: send `Authorization: Bearer <token>`, or sign in at /sign-in")]
+    Unauthorized,
+    /// 403: signed in, but not allowed to do this; says why.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 403: a form post without its CSRF token, or from another site.
+    #[error("{0}")]
+    CsrfRejected(&'static str),
+    /// 415: a JSON write whose `Content-Type` is not `application/json`.
+    #[error("send the body as JSON with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// 429: this client wrote too often; `Retry-After` says when to try again.
+    #[error("too many writes; retry in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
     /// 503: the request did not finish within the configured timeout.
     #[error("the request took longer than {seconds} seconds")]
     Timeout { seconds: u64 },
@@ -103,6 +118,10 @@ impl Error {
             }
             Error::NotFound { .. } | Error::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) | Error::CsrfRejected(_) => StatusCode::FORBIDDEN,
+            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Timeout { .. } | Error::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(_)
             | Error::Panic
@@ -122,6 +141,11 @@ impl Error {
             Error::ItemTooLarge { .. } => "item_too_large",
             Error::NotFound { .. } | Error::RouteNotFound(_) => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
+            Error::Unauthorized => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::CsrfRejected(_) => "csrf_failed",
+            Error::UnsupportedMediaType => "unsupported_media_type",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Timeout { .. } => "timeout",
             Error::StoreUnavailable(_) => "store_unavailable",
             Error::Store(_)
@@ -170,6 +194,17 @@ impl IntoResponse for Error {
         if status.is_server_error() {
             tracing::error!(error = %report(&self), code = self.code(), "request failed");
         }
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        if let Error::Unauthorized = self {
+            headers.insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"metrics-app\""),
+            );
+        }
+        if let Error::RateLimited { retry_after } = self {
+            headers.insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        response
     }
 }

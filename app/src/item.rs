@@ -114,6 +114,16 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn the_smallest_and_largest_storable_numbers_are_accepted_as_written() {
+        for text in ["-1e-130", "1e-130", "9.9e125", "-9.9e125"] {
+            let body: Value = serde_json::from_str(&format!("{{\"n\": {text}}}")).unwrap();
+            assert!(check_value(&body, "", 0).is_ok(), "{text}");
+        }
+        let body: Value = serde_json::from_str("{\"n\": 1e126}").unwrap();
+        assert!(check_value(&body, "", 0).is_err());
+    }
+
+    #[test]
     fn any_object_is_kept_as_given() {
         let body = json!({"Data": "Sample Data", "n": 1.5, "ok": true, "none": null,
                           "nested": {"list": [1, "two", {"three": [3]}]}});

@@ -7,6 +7,7 @@
 //! router; [`config`] and [`server`] are what `main` wires together.
 
 pub mod activity;
+pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod error;

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 
-use metrics_app::config::{Backend, Command, Config, LogFormat, RollupsCommand};
+use metrics_app::auth::tokens::RELOAD_EVERY;
+use metrics_app::config::{AuthMode, Backend, Command, Config, LogFormat, RollupsCommand};
 use metrics_app::error::report;
 use metrics_app::{AppState, app, server};
 use tracing_subscriber::EnvFilter;
@@ -34,10 +35,39 @@ async fn run(config: Config) -> metrics_app::Result<()> {
             addr: config.listen.to_string(),
             source,
         })?;
+    match settings.auth.mode() {
+        AuthMode::None if settings.open_to_anyone => tracing::warn!(
+            listen = %config.listen,
+            "sign-in is off (--auth none) on a network address: anyone who can reach the app can write; use --auth token or proxy"
+        ),
+        AuthMode::None | AuthMode::Token | AuthMode::Proxy => {
+            tracing::info!(auth = ?settings.auth.mode(), "sign-in mode")
+        }
+    }
+    if let Some(tokens) = settings.auth.tokens() {
+        tracing::info!(tokens = tokens.current().len(), "tokens loaded");
+        tokens.spawn_reload(RELOAD_EVERY);
+    }
+    let state = AppState::new(store, settings);
+    if let Some(addr) = config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| metrics_app::Error::Serve {
+                addr: addr.to_string(),
+                source,
+            })?;
+        tracing::info!(metrics_listen = %addr, "serving /metrics on http://{addr}");
+        let router = metrics_app::web::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(metrics, router).await {
+                tracing::error!(%error, "the /metrics server stopped");
+            }
+        });
+    }
     tracing::info!(listen = %config.listen, "serving http://{}", config.listen);
     server::serve(
         listener,
-        app(AppState::new(store, settings)),
+        app(state),
         server::shutdown_signal(),
         config.shutdown_timeout(),
     )

@@ -25,7 +25,13 @@ pub async fn serve(
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = draining.send(());
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // The peer address reaches handlers (ConnectInfo): the proxy mode trusts a header
+    // only from configured addresses, and the write limit counts per address.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
     let deadline = async move {
         if started.await.is_err() {
             std::future::pending::<()>().await;

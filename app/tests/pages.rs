@@ -3,18 +3,11 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use common::{embedded, get, post, reply, router};
+use axum::http::{StatusCode, header};
+use common::{embedded, get, post, router};
 
 async fn submit(app: &axum::Router, form: &str) -> common::Reply {
-    let request = Request::builder()
-        .method("POST")
-        .uri("/")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_owned()))
-        .expect("request");
-    reply(app, request).await
+    common::submit_form(app, "/", form, &[]).await
 }
 
 #[tokio::test]

@@ -412,6 +412,24 @@ impl EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    /// Reads one record's stored JSON by id from `table`, as it is.
+    fn get_json(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        id: &str,
+    ) -> BoxFuture<'static, Result<Option<Vec<u8>>>> {
+        let id = id.to_owned();
+        self.read(move |db| {
+            let txn = db.begin_read()?;
+            let records = txn.open_table(table)?;
+            Ok(records
+                .get(id.as_str())?
+                .map(|bytes| bytes.value().to_vec()))
+        })
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, redb::Error> {
     serde_json::from_slice(bytes).map_err(|e| redb::Error::Corrupted(format!("stored record: {e}")))
 }
@@ -428,6 +446,11 @@ impl Store for EmbeddedStore {
 
     fn get_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Activity>>> {
         self.get_record(ACTIVITIES, id)
+    }
+
+    /// Activities are stored as the API's JSON (`encode` of an [`Activity`]).
+    fn get_activity_json<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        self.get_json(ACTIVITIES, id)
     }
 
     fn replace_activity<'a>(
@@ -522,6 +545,10 @@ impl Store for EmbeddedStore {
 
     fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>> {
         self.get_record(ITEMS, id)
+    }
+
+    fn get_item_json<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        self.get_json(ITEMS, id)
     }
 
     fn list_items<'a>(

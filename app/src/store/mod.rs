@@ -95,6 +95,19 @@ pub trait Store: Send + Sync {
     /// Stores a new activity.
     fn create_activity<'a>(&'a self, activity: &'a Activity) -> BoxFuture<'a, Result<()>>;
     fn get_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Activity>>>;
+    /// An activity as the API answers it (JSON), ready to send. The default encodes
+    /// [`Store::get_activity`]; a store that keeps activities as that JSON hands its
+    /// bytes over without decoding and encoding them again (the cheapest read there is).
+    fn get_activity_json<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            self.get_activity(id)
+                .await?
+                .map(|activity| {
+                    serde_json::to_vec(&activity).map_err(|e| crate::Error::Store(e.into()))
+                })
+                .transpose()
+        })
+    }
     /// Replaces an activity's fields; `None` when there is no such activity.
     fn replace_activity<'a>(
         &'a self,
@@ -115,6 +128,15 @@ pub trait Store: Send + Sync {
 
     fn put_item<'a>(&'a self, id: &'a str, item: &'a Item) -> BoxFuture<'a, Result<()>>;
     fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>>;
+    /// An item as a JSON object (without its id); like [`Store::get_activity_json`].
+    fn get_item_json<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            self.get_item(id)
+                .await?
+                .map(|item| serde_json::to_vec(&item).map_err(|e| crate::Error::Store(e.into())))
+                .transpose()
+        })
+    }
     /// Up to `limit` items with their ids, oldest first, strictly after id `after`.
     fn list_items<'a>(
         &'a self,

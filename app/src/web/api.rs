@@ -2,8 +2,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::http::header::LOCATION;
+use axum::http::header::{ACCEPT, LOCATION};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::extract::{JsonBody, QueryParams};
+use super::security::may_change;
 use crate::activity::{Activity, ActivityFields, parse_date};
+use crate::auth::Caller;
 use crate::cursor;
 use crate::error::{Error, ErrorBody, Result};
 use crate::store::ActivityQuery;
@@ -41,6 +44,9 @@ pub struct ListParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// `csv`: every matching activity (from `cursor` on; `limit` does not apply) as a CSV
+    /// download, the same as `Accept: text/csv`. `json` or empty: one page as JSON.
+    pub format: Option<String>,
 }
 
 /// One page of activities, newest day first.
@@ -76,8 +82,10 @@ pub struct Summary {
     pub total_count: u64,
 }
 
+/// An optional day parameter: empty is the same as absent; anything else is exactly
+/// `YYYY-MM-DD`, as the OpenAPI document states.
 pub(crate) fn day(name: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
+    match value.filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(text) => parse_date(text)
             .map(Some)
@@ -109,8 +117,10 @@ pub(crate) fn limit(value: Option<&str>) -> Result<usize> {
     let Some(text) = value else {
         return Ok(DEFAULT_LIMIT);
     };
-    match text.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+    // Digits only: `+5` or ` 5` are not the integer the document declares.
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<usize>() {
+        Ok(n) if digits && (1..=MAX_LIMIT).contains(&n) => Ok(n),
         _ => Err(Error::InvalidParameter {
             name: "limit",
             message: format!("must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"),
@@ -131,14 +141,34 @@ pub(crate) fn known_id<'a>(kind: &'static str, id: &'a str) -> Result<&'a str> {
 /// List activities, newest day first, with filters and cursor pagination.
 #[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(ListParams),
     responses(
-        (status = 200, description = "One page of activities", body = ActivityPage),
+        (status = 200, description = "One page of activities; with `format=csv` or `Accept: text/csv`, every matching activity as RFC 4180 CSV with a header row (id, date, customer, project, engineer, hours, description, created_at, updated_at), text cells starting with `=`, `+`, `-`, `@`, tab or CR prefixed with `'`",
+            content(
+                (ActivityPage = "application/json"),
+                (String = "text/csv"),
+            )),
         (status = 400, description = "A parameter is invalid; the message names it", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ))]
 pub async fn list_activities(
     State(state): State<AppState>,
+    headers: HeaderMap,
     QueryParams(params): QueryParams<ListParams>,
-) -> Result<Json<ActivityPage>> {
+) -> Result<Response> {
+    let csv = match params.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        None | Some("") => headers
+            .get_all(ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|value| value.contains("text/csv")),
+        Some(other) => {
+            return Err(Error::InvalidParameter {
+                name: "format",
+                message: format!("must be json or csv, not {other:?}"),
+            });
+        }
+    };
     let query = activity_query(
         params.customer,
         params.project,
@@ -148,6 +178,9 @@ pub async fn list_activities(
     )?;
     let limit = limit(params.limit.as_deref())?;
     let after = params.cursor.as_deref().map(cursor::decode).transpose()?;
+    if csv {
+        return super::export::csv_response(state.store.clone(), query, after).await;
+    }
     let page = state
         .store
         .list_activities(&query, limit, after.as_deref())
@@ -155,7 +188,8 @@ pub async fn list_activities(
     Ok(Json(ActivityPage {
         items: page.activities,
         next_cursor: page.next.as_deref().map(cursor::encode),
-    }))
+    })
+    .into_response())
 }
 
 /// Record an activity.
@@ -170,9 +204,11 @@ pub async fn list_activities(
     ))]
 pub async fn create_activity(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
     let fields = ActivityFields::from_json(&body).map_err(Error::Validation)?;
+    caller.may_act_for(&fields.engineer)?;
     let activity = Activity::new(fields, Utc::now());
     state.store.create_activity(&activity).await?;
     let location = format!("/api/v1/activities/{}", activity.id);
@@ -190,10 +226,10 @@ pub async fn create_activity(
 pub async fn get_activity(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Activity>> {
+) -> Result<Response> {
     let id = known_id("activity", &id)?;
-    match state.store.get_activity(id).await? {
-        Some(activity) => Ok(Json(activity)),
+    match state.store.get_activity_json(id).await? {
+        Some(json) => Ok(super::picus::json_response(json)),
         None => Err(Error::NotFound {
             kind: "activity",
             id: id.to_owned(),
@@ -214,10 +250,13 @@ pub async fn get_activity(
 pub async fn replace_activity(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Activity>> {
     let id = known_id("activity", &id)?;
     let fields = ActivityFields::from_json(&body).map_err(Error::Validation)?;
+    may_change(&state, &caller, id).await?;
+    caller.may_act_for(&fields.engineer)?;
     match state
         .store
         .replace_activity(id, &fields, Utc::now())
@@ -242,8 +281,10 @@ pub async fn replace_activity(
 pub async fn delete_activity(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    caller: Caller,
 ) -> Result<StatusCode> {
     let id = known_id("activity", &id)?;
+    may_change(&state, &caller, id).await?;
     if state.store.delete_activity(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

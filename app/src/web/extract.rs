@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::AppState;
 use crate::error::Error;
 
-/// A JSON request body. The content type is not required: the clients of the original
-/// endpoints post JSON with whatever type their HTTP tool sends by default.
+/// A JSON request body. Its `Content-Type: application/json` is checked before, in
+/// `security.rs`: a cross-site page can post `text/plain` without a CORS preflight.
 pub struct JsonBody(pub Value);
 
 impl FromRequest<AppState> for JsonBody {

@@ -3,11 +3,16 @@
 
 pub mod api;
 mod charts;
+mod contract;
+mod export;
 mod extract;
 mod middleware;
 mod ops;
 mod pages;
 mod picus;
+pub mod security;
+mod signin;
+mod suggestions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -42,6 +48,14 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Origins allowed to call the API from a browser (CORS). Empty: none.
     pub cors_origins: Vec<HeaderValue>,
+    /// Who may read and write (`--auth`).
+    pub auth: crate::auth::Auth,
+    /// Writes per client (`--write-rate`, `--write-burst`).
+    pub write_limit: security::WriteLimit,
+    /// Sign-in is off and the app listens beyond loopback: the pages say anyone may write.
+    pub open_to_anyone: bool,
+    /// `/metrics` is served on its own address (`--metrics-listen`), not with the pages.
+    pub metrics_elsewhere: bool,
 }
 
 impl Default for Settings {
@@ -50,6 +64,10 @@ impl Default for Settings {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
+            auth: crate::auth::Auth::none(),
+            write_limit: security::WriteLimit::default(),
+            open_to_anyone: false,
+            metrics_elsewhere: false,
         }
     }
 }
@@ -59,6 +77,8 @@ pub struct AppState {
     pub store: SharedStore,
     pub metrics: Arc<HttpMetrics>,
     pub settings: Arc<Settings>,
+    /// Values the form offers for customer, project and engineer.
+    pub suggestions: Arc<suggestions::SuggestionCache>,
 }
 
 impl AppState {
@@ -67,6 +87,7 @@ impl AppState {
             store,
             metrics: Arc::new(HttpMetrics::default()),
             settings: Arc::new(settings),
+            suggestions: Arc::default(),
         }
     }
 }
@@ -86,8 +107,8 @@ struct ApiDoc;
 
 /// The routes the OpenAPI document describes, and the document, built from one list so
 /// they cannot disagree.
-fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+fn api_routes(mode: crate::auth::AuthMode) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::list_activities, api::create_activity))
         .routes(routes!(
             api::get_activity,
@@ -99,23 +120,34 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(picus::put))
         .routes(routes!(picus::get))
         .routes(routes!(picus::delete))
-        .split_for_parts()
+        .split_for_parts();
+    security::document(&mut openapi, mode);
+    (routes, openapi)
 }
 
-/// The OpenAPI document of the JSON API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().1
+/// The OpenAPI document of the JSON API for sign-in `mode`, exact
+/// ([`contract::refine`]).
+pub fn openapi(mode: crate::auth::AuthMode) -> serde_json::Value {
+    exact(api_routes(mode).1)
+}
+
+fn exact(generated: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut doc = serde_json::to_value(generated).unwrap_or_default();
+    contract::refine(&mut doc);
+    doc
 }
 
 pub fn app(state: AppState) -> Router {
-    let (api, openapi) = api_routes();
-    let openapi = Arc::new(openapi);
+    // The document describes this server: its security follows the configured mode.
+    let (api, openapi) = api_routes(state.settings.auth.mode());
+    // Encoded once: the document is the same for every request.
+    let openapi = axum::body::Bytes::from(serde_json::to_vec(&exact(openapi)).unwrap_or_default());
     let routes = api
         .route(
             "/openapi.json",
             get(move || {
                 let openapi = openapi.clone();
-                async move { axum::Json(openapi.as_ref().clone()) }
+                async move { ([(header::CONTENT_TYPE, "application/json")], openapi) }
             }),
         )
         .route("/", get(pages::form).post(pages::record))
@@ -124,10 +156,24 @@ pub fn app(state: AppState) -> Router {
         .route("/static/style.css", get(pages::stylesheet))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/sign-in", get(signin::form).post(signin::sign_in))
+        .route("/sign-out", axum::routing::post(signin::sign_out))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
+    let routes = if state.settings.metrics_elsewhere {
+        routes
+    } else {
+        routes.route("/metrics", get(ops::metrics))
+    };
     with_middleware(routes, &state).with_state(state)
+}
+
+/// Only `/metrics`, for `--metrics-listen`: an address the scraper reaches and the
+/// public does not.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .with_state(state)
 }
 
 /// Every route's middleware.
@@ -135,7 +181,7 @@ fn with_middleware(routes: Router<AppState>, state: &AppState) -> Router<AppStat
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(state.settings.cors_origins.clone()))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([header::CONTENT_TYPE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .max_age(Duration::from_secs(3600));
     // One stack, outermost first. Request ids come first so the span and the response
     // carry them; trace sees everything; metrics count panics and timeouts as the
@@ -153,13 +199,53 @@ fn with_middleware(routes: Router<AppState>, state: &AppState) -> Router<AppStat
                 metrics: state.metrics.clone(),
             })
             .layer(CatchPanicLayer::custom(|_| Error::Panic.into_response()))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                SECURITY_HEADERS[0].0.clone(),
+                HeaderValue::from_static(SECURITY_HEADERS[0].1),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                SECURITY_HEADERS[1].0.clone(),
+                HeaderValue::from_static(SECURITY_HEADERS[1].1),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                SECURITY_HEADERS[2].0.clone(),
+                HeaderValue::from_static(SECURITY_HEADERS[2].1),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                SECURITY_HEADERS[3].0.clone(),
+                HeaderValue::from_static(SECURITY_HEADERS[3].1),
+            ))
             .layer(cors)
             .layer(DefaultBodyLimit::max(state.settings.body_limit))
             .layer(TimeoutLayer {
                 limit: state.settings.request_timeout,
+            })
+            // Innermost: who is asking and may they, CSRF, the write rate limit. Inside
+            // the timeout (it reads form bodies) and CORS (preflights never reach it).
+            .layer(security::GuardLayer {
+                guard: Arc::new(security::Guard::new(
+                    state.settings.auth.clone(),
+                    state.settings.write_limit,
+                    state.settings.body_limit,
+                    state.settings.cors_origins.clone(),
+                    state.settings.open_to_anyone,
+                )),
             }),
     )
 }
+
+/// Headers on every response: pages load nothing but this app's own stylesheet (no
+/// script at all), nothing may frame them, and no response is type-sniffed.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "same-origin"),
+];
 
 /// Request ids unique across processes without a random draw per request: a random
 /// per-process prefix and a counter.

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use super::AppState;
 use super::api::{activity_query, limit};
 use super::charts::{hours, hours_chart};
+use super::suggestions::Suggestions;
 use crate::activity::{Activity, ActivityForm, FieldErrors};
+use crate::auth::Caller;
 use crate::cursor;
 use crate::error::{Error, report};
 use crate::store::ActivityQuery;
@@ -34,13 +36,14 @@ pub async fn stylesheet() -> Response {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Page {
+pub(super) enum Page {
     Record,
     List,
     Summary,
+    SignIn,
 }
 
-fn layout(page: Page, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(page: Page, title: &str, body: Markup) -> Markup {
     let current = |p: Page| if p == page { Some("page") } else { None };
     html! {
         (DOCTYPE)
@@ -57,7 +60,7 @@ fn layout(page: Page, title: &str, body: Markup) -> Markup {
                     a href="/" aria-current=[current(Page::Record)] { "Record" }
                     a href="/activities" aria-current=[current(Page::List)] { "Activities" }
                     a href="/summary" aria-current=[current(Page::Summary)] { "Summary" }
-                } }
+                } (super::signin::status_bar()) }
                 main { (body) }
                 footer { "JSON API: " a href="/openapi.json" { "/openapi.json" } }
             }
@@ -87,19 +90,31 @@ pub struct FormParams {
     recorded: Option<String>,
 }
 
-pub async fn form(Query(params): Query<FormParams>) -> Markup {
-    let form = ActivityForm {
+pub async fn form(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<FormParams>,
+) -> Markup {
+    let mut form = ActivityForm {
         date: Utc::now().date_naive().format("%Y-%m-%d").to_string(),
         ..ActivityForm::default()
     };
-    record_page(&form, &FieldErrors::default(), params.recorded.is_some())
+    super::signin::fill_engineer(&caller, &mut form.engineer);
+    let offered = state.suggestions.get(state.store.as_ref()).await;
+    record_page(
+        &form,
+        &FieldErrors::default(),
+        params.recorded.is_some(),
+        &offered,
+    )
 }
 
 pub async fn record(
     State(state): State<AppState>,
+    caller: Caller,
     form: Result<Form<ActivityForm>, FormRejection>,
 ) -> Response {
-    let form = match form {
+    let mut form = match form {
         Ok(Form(form)) => form,
         Err(rejection) => {
             let error = Error::InvalidParameter {
@@ -109,6 +124,7 @@ pub async fn record(
             return error_page(Page::Record, &error);
         }
     };
+    super::signin::fill_engineer(&caller, &mut form.engineer);
     match form.validate() {
         Ok(fields) => {
             let activity = Activity::new(fields, Utc::now());
@@ -118,21 +134,40 @@ pub async fn record(
                 Err(error) => error_page(Page::Record, &error),
             }
         }
-        Err(errors) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            record_page(&form, &errors, false),
-        )
-            .into_response(),
+        Err(errors) => {
+            let offered = state.suggestions.get(state.store.as_ref()).await;
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                record_page(&form, &errors, false, &offered),
+            )
+                .into_response()
+        }
     }
 }
 
-fn record_page(form: &ActivityForm, errors: &FieldErrors, recorded: bool) -> Markup {
+/// The values already recorded for input `name`, for the browser to offer.
+fn datalist(name: &str, values: &[String]) -> Markup {
+    html! {
+        datalist id={ (name) "-values" } {
+            @for value in values { option value=(value) {} }
+        }
+    }
+}
+
+fn record_page(
+    form: &ActivityForm,
+    errors: &FieldErrors,
+    recorded: bool,
+    offered: &Suggestions,
+) -> Markup {
     let field = |name: &str, label: &str, kind: &str, value: &str, extra: Markup| {
         let error = errors.get(name);
+        let list =
+            matches!(name, "customer" | "project" | "engineer").then(|| format!("{name}-values"));
         html! {
             div class=[error.map(|_| "invalid")] {
                 label for=(name) { (label) }
-                input id=(name) name=(name) type=(kind) value=(value)
+                input id=(name) name=(name) type=(kind) value=(value) list=[list.as_deref()] autocomplete=[list.as_ref().map(|_| "off")]
                     aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| format!("{name}-error"))];
                 (extra)
                 @if let Some(error) = error {
@@ -155,9 +190,10 @@ fn record_page(form: &ActivityForm, errors: &FieldErrors, recorded: bool) -> Mar
             }
             div.card {
                 form.record method="post" action="/" novalidate {
-                    (field("customer", "Customer", "text", &form.customer, html! {}))
-                    (field("project", "Project", "text", &form.project, html! {}))
-                    (field("engineer", "Engineer", "text", &form.engineer, html! {}))
+                    (super::signin::csrf_field())
+                    (field("customer", "Customer", "text", &form.customer, datalist("customer", &offered.customers)))
+                    (field("project", "Project", "text", &form.project, datalist("project", &offered.projects)))
+                    (field("engineer", "Engineer", "text", &form.engineer, datalist("engineer", &offered.engineers)))
                     (field("date", "Date", "date", &form.date, html! {}))
                     (field("hours", "Hours", "text", &form.hours, html! {}))
                     div.wide class=[description_error.map(|_| "invalid")] {
@@ -218,7 +254,10 @@ pub async fn list(State(state): State<AppState>, uri: Uri) -> Response {
                 .map(|key| next_link(&query, &cursor::encode(key)));
             layout(Page::List, "Activities", html! {
                 h1 { "Activities" }
-                div.card { (filters) }
+                div.card {
+                    (filters)
+                    p.hint { a href=(csv_link(&query)) download="activities.csv" { "Download CSV" } " of every activity these filters match." }
+                }
                 @if page.activities.is_empty() {
                     p.empty { "No activities match. " a href="/" { "Record one" } }
                 } @else {
@@ -289,6 +328,27 @@ fn filter_form(params: &ListPageParams) -> Markup {
 }
 
 fn next_link(query: &ActivityQuery, cursor: &str) -> String {
+    let mut pairs = filter_pairs(query);
+    pairs.push(("cursor", cursor.to_owned()));
+    format!("/activities?{}", encode_pairs(&pairs))
+}
+
+/// Every activity the list's filters match, as CSV from the API.
+fn csv_link(query: &ActivityQuery) -> String {
+    let mut pairs = filter_pairs(query);
+    pairs.push(("format", "csv".to_owned()));
+    format!("/api/v1/activities?{}", encode_pairs(&pairs))
+}
+
+fn encode_pairs(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={}", url_encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn filter_pairs(query: &ActivityQuery) -> Vec<(&'static str, String)> {
     let mut pairs: Vec<(&str, String)> = Vec::new();
     for (name, value) in [
         ("customer", &query.customer),
@@ -305,13 +365,7 @@ fn next_link(query: &ActivityQuery, cursor: &str) -> String {
     if let Some(to) = query.to {
         pairs.push(("to", to.format("%Y-%m-%d").to_string()));
     }
-    pairs.push(("cursor", cursor.to_owned()));
-    let encoded = pairs
-        .iter()
-        .map(|(name, value)| format!("{name}={}", url_encode(value)))
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("/activities?{encoded}")
+    pairs
 }
 
 fn url_encode(text: &str) -> String {

@@ -157,3 +157,40 @@ pub async fn get(app: &Router, uri: &str) -> Reply {
 pub async fn post(app: &Router, uri: &str, body: &str) -> Reply {
     send(app, Method::POST, uri, Some(body)).await
 }
+
+/// The CSRF cookie a page sets and the token its forms carry, read from a page view.
+pub async fn csrf(app: &Router) -> (String, String) {
+    let page = get(app, "/sign-in").await;
+    let cookie = page
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("metrics_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("a page sets the CSRF cookie")
+        .to_owned();
+    let token = cookie.trim_start_matches("metrics_csrf=").to_owned();
+    assert!(
+        page.text.contains(&format!("value=\"{token}\"")) || !page.text.contains("csrf_token"),
+        "forms carry the cookie's token"
+    );
+    (cookie, token)
+}
+
+/// Posts a form the way a browser on the app's own page does: with its CSRF cookie and
+/// token, and any other cookies given.
+pub async fn submit_form(app: &Router, uri: &str, form: &str, cookies: &[&str]) -> Reply {
+    let (cookie, token) = csrf(app).await;
+    let mut all = vec![cookie.as_str()];
+    all.extend_from_slice(cookies);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, all.join("; "))
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from(format!("csrf_token={token}&{form}")))
+        .expect("request");
+    reply(app, request).await
+}

@@ -1,0 +1,585 @@
+//! The guard every request passes before its handler: who is asking ([`Caller`]), whether
+//! they may use the route at all, CSRF defences, and the per-client write rate limit.
+//! Ownership of one activity is decided in its handler, which has the activity.
+//!
+//! - JSON writes (`/api/*`, `/picus/*`) need `Content-Type: application/json`, which a
+//!   cross-site page cannot send without a CORS preflight (415 otherwise).
+//! - Form posts (the pages) need the per-browser CSRF token of the `metrics_csrf` cookie
+//!   in their `csrf_token` field (double submit), and must not come from another site
+//!   (`Sec-Fetch-Site`, `Origin`).
+//! - A plain tower service, like `middleware.rs`, so it holds only what it uses.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cookie::{Cookie, SameSite};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use subtle::ConstantTimeEq;
+use tower::{Layer, Service};
+
+use super::signin;
+use crate::auth::{Auth, AuthMode, Caller, session};
+use crate::error::Error;
+
+/// The cookie holding the browser's CSRF token, and the form field that repeats it.
+pub const CSRF_COOKIE: &str = "metrics_csrf";
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// Writes each client (a signed-in engineer, else an address) may make.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteLimit {
+    /// Sustained writes per second.
+    pub per_second: NonZeroU32,
+    /// Writes allowed at once after a quiet spell.
+    pub burst: NonZeroU32,
+}
+
+impl Default for WriteLimit {
+    fn default() -> Self {
+        Self {
+            per_second: NonZeroU32::new(20).expect("not zero"),
+            burst: NonZeroU32::new(200).expect("not zero"),
+        }
+    }
+}
+
+/// What a page needs to know of the request it renders: held for the handler's duration
+/// (a task-local), so the shared layout shows who is signed in without every handler
+/// passing it down.
+#[derive(Debug, Clone)]
+pub struct PageContext {
+    pub caller: Caller,
+    pub mode: AuthMode,
+    /// The browser's CSRF token, for the hidden field of every form that posts.
+    pub csrf: String,
+    /// Mode `none` on an address beyond loopback: the pages warn that anyone may write.
+    pub open_to_anyone: bool,
+}
+
+tokio::task_local! {
+    static PAGE: PageContext;
+}
+
+/// The context of the page being rendered; none outside a request (unit tests).
+pub fn page_context() -> Option<PageContext> {
+    PAGE.try_with(Clone::clone).ok()
+}
+
+/// What kind of route a path is, for the guard's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Health, metrics, the OpenAPI document, the stylesheet: for everyone.
+    Public,
+    /// `/api/*`: JSON for scripts and browsers.
+    Api,
+    /// `/picus/*`: the original endpoints.
+    Items,
+    /// `/sign-in`, `/sign-out`: forms anyone may post (with their CSRF token).
+    SignIn,
+    /// The HTML pages.
+    Page,
+}
+
+fn route(path: &str) -> Route {
+    match path {
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" => Route::Public,
+        "/sign-in" | "/sign-out" => Route::SignIn,
+        _ if path.starts_with("/static/") => Route::Public,
+        _ if path.starts_with("/api/") => Route::Api,
+        _ if path.starts_with("/picus/") => Route::Items,
+        _ => Route::Page,
+    }
+}
+
+pub struct Guard {
+    pub auth: Auth,
+    pub limiter: DefaultKeyedRateLimiter<String>,
+    pub body_limit: usize,
+    /// Origins besides the app's own that may post forms (the CORS allow-list).
+    pub origins: Vec<HeaderValue>,
+    pub open_to_anyone: bool,
+}
+
+impl Guard {
+    pub fn new(
+        auth: Auth,
+        limit: WriteLimit,
+        body_limit: usize,
+        origins: Vec<HeaderValue>,
+        open_to_anyone: bool,
+    ) -> Self {
+        Self {
+            auth,
+            limiter: RateLimiter::keyed(
+                Quota::per_second(limit.per_second).allow_burst(limit.burst),
+            ),
+            body_limit,
+            origins,
+            open_to_anyone,
+        }
+    }
+
+    fn check_rate(&self, caller: &Caller, peer: Option<SocketAddr>) -> Result<(), Error> {
+        let key = match (caller.identity(), peer) {
+            (Some(identity), _) => format!("engineer:{}", identity.engineer),
+            (None, Some(peer)) => format!("address:{}", peer.ip()),
+            (None, None) => "unknown".to_owned(),
+        };
+        // Forget idle clients now and then, so the table stays small.
+        if self.limiter.len() > 10_000 {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| Error::RateLimited {
+                retry_after: not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1),
+            })
+    }
+}
+
+#[derive(Clone)]
+pub struct GuardLayer {
+    pub guard: Arc<Guard>,
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardService {
+            inner,
+            guard: self.guard.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    guard: Arc<Guard>,
+}
+
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for GuardService<S>
+where
+    S: Service<Request, Error = Infallible> + Clone + Send + 'static,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let guard = self.guard.clone();
+        Box::pin(async move { Ok(guarded(guard, inner, request).await) })
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Whether the client reached the app over TLS (directly, or at a proxy that says so).
+pub fn served_over_tls(parts_headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
+    uri.scheme_str() == Some("https")
+        || parts_headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .next()
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+            })
+}
+
+/// A cookie the way this app sets them: whole site, `HttpOnly`, `SameSite=Lax`, and
+/// `Secure` when served over TLS.
+pub fn set_cookie(name: &str, value: String, max_age_secs: i64, secure: bool) -> HeaderValue {
+    let cookie = Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).expect("cookie names and values are ASCII")
+}
+
+fn new_csrf_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .is_some_and(|essence| {
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
+}
+
+/// Whether a request carries a body (an empty one cannot be a cross-site write).
+fn has_body(body: &Body) -> bool {
+    axum::body::HttpBody::size_hint(body).exact() != Some(0)
+}
+
+/// A form post must come from this app's own pages (or an allowed origin).
+fn same_site_post(guard: &Guard, parts: &Parts) -> Result<(), Error> {
+    let headers = &parts.headers;
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return Err(Error::CsrfRejected(
+            "form posts from another site are refused",
+        ));
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    if guard.origins.iter().any(|allowed| allowed == origin) {
+        return Ok(());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host);
+    match (origin_host, host) {
+        (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host) => Ok(()),
+        _ => Err(Error::CsrfRejected(
+            "form posts from another origin are refused",
+        )),
+    }
+}
+
+/// The request again, with its form body checked for the CSRF token.
+async fn check_form_token(
+    guard: &Guard,
+    parts: Parts,
+    body: Body,
+    expected: Option<&str>,
+) -> Result<Request, Error> {
+    let bytes = axum::body::to_bytes(body, guard.body_limit)
+        .await
+        .map_err(|_| Error::BodyTooLarge {
+            limit: guard.body_limit,
+        })?;
+    let sent = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(name, _)| name == CSRF_FIELD))
+        .map(|(_, value)| value);
+    match (sent, expected) {
+        (Some(sent), Some(expected)) if bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) => {
+            Ok(Request::from_parts(parts, Body::from(bytes)))
+        }
+        _ => Err(Error::CsrfRejected(
+            "the form's CSRF token is missing or stale: reload the page and submit again",
+        )),
+    }
+}
+
+async fn guarded<S>(guard: Arc<Guard>, mut inner: S, request: Request) -> Response
+where
+    S: Service<Request, Error = Infallible>,
+    S::Response: IntoResponse,
+{
+    let kind = route(request.uri().path());
+    if kind == Route::Public {
+        return call(&mut inner, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    let now = chrono::Utc::now().timestamp().max(0).unsigned_abs();
+    let caller = guard.auth.identify(
+        &parts.headers,
+        peer.map(|p| p.ip()),
+        cookie(&parts.headers, session::COOKIE),
+        now,
+    );
+    let csrf_cookie = cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned);
+    let secure = served_over_tls(&parts.headers, &parts.uri);
+    let context = PageContext {
+        caller: caller.clone(),
+        mode: guard.auth.mode(),
+        csrf: csrf_cookie.clone().unwrap_or_else(new_csrf_token),
+        open_to_anyone: guard.open_to_anyone,
+    };
+    let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let checked = async {
+        if !writes {
+            if kind != Route::SignIn {
+                caller.may_read()?;
+            }
+            return Ok(Request::from_parts(parts, body));
+        }
+        match kind {
+            Route::Api | Route::Items => {
+                if has_body(&body) && !is_json(&parts.headers) {
+                    return Err(Error::UnsupportedMediaType);
+                }
+                caller.may_read()?;
+                if kind == Route::Items {
+                    caller.may_write_items()?;
+                }
+                guard.check_rate(&caller, peer)?;
+                Ok(Request::from_parts(parts, body))
+            }
+            Route::Page | Route::SignIn => {
+                same_site_post(&guard, &parts)?;
+                if kind == Route::Page {
+                    caller.may_read()?;
+                }
+                guard.check_rate(&caller, peer)?;
+                let expected = csrf_cookie.as_deref();
+                check_form_token(&guard, parts, body, expected).await
+            }
+            Route::Public => Ok(Request::from_parts(parts, body)),
+        }
+    }
+    .await;
+    let mut response = match checked {
+        Ok(mut request) => {
+            request.extensions_mut().insert(caller);
+            PAGE.scope(context.clone(), call(&mut inner, request)).await
+        }
+        Err(error) => match kind {
+            Route::Api | Route::Items => error.into_response(),
+            // Rendered with the context too: its sign-in form needs the CSRF token.
+            Route::Page | Route::SignIn | Route::Public => {
+                PAGE.sync_scope(context.clone(), || signin::refused(&context, &error))
+            }
+        },
+    };
+    if csrf_cookie.is_none() && matches!(kind, Route::Page | Route::SignIn) {
+        // A day: long enough for a form left open, and renewed on every page view.
+        let cookie = set_cookie(CSRF_COOKIE, context.csrf, 24 * 60 * 60, secure);
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn call<S>(inner: &mut S, request: Request) -> Response
+where
+    S: Service<Request, Error = Infallible>,
+    S::Response: IntoResponse,
+{
+    match inner.call(request).await {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
+    }
+}
+
+/// The signed-in caller, as the guard found it; anonymous where no guard ran.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Anonymous))
+    }
+}
+
+/// Only its engineer or an admin may edit or delete an activity; an unknown id is left
+/// to the handler's 404.
+pub async fn may_change(state: &super::AppState, caller: &Caller, id: &str) -> Result<(), Error> {
+    if let Caller::Everyone = caller {
+        return Ok(());
+    }
+    match state.store.get_activity(id).await? {
+        Some(activity) => caller.may_act_for(&activity.fields.engineer),
+        None => Ok(()),
+    }
+}
+
+/// The security schemes, and which operations need them, in the OpenAPI document.
+pub fn document(openapi: &mut utoipa::openapi::OpenApi, mode: AuthMode) {
+    use utoipa::openapi::security::{
+        ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+
+    let signed_in = match mode {
+        AuthMode::None => false,
+        AuthMode::Token | AuthMode::Proxy => true,
+    };
+    let components = openapi.components.get_or_insert_with(Default::default);
+    if signed_in {
+        components.add_security_scheme(
+        "token",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "An API token from the token file (`--auth token`, or `proxy` for scripts).",
+                ))
+                .build(),
+        ),
+    );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                session::COOKIE,
+                "The session cookie of the sign-in form at /sign-in (`--auth token`).",
+            ))),
+        );
+        components.add_security_scheme(
+        "proxy",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "X-Auth-Request-Email",
+            "Set by a trusted authenticating proxy (`--auth proxy`; the header is `--proxy-header`).",
+        ))),
+    );
+    }
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    let anyone = vec![
+        SecurityRequirement::new("token", Vec::<String>::new()),
+        SecurityRequirement::new("session", Vec::<String>::new()),
+        SecurityRequirement::new("proxy", Vec::<String>::new()),
+    ];
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let items = path.starts_with("/picus/");
+        for (method, operation) in [
+            (Method::GET, item.get.as_mut()),
+            (Method::POST, item.post.as_mut()),
+            (Method::PUT, item.put.as_mut()),
+            (Method::DELETE, item.delete.as_mut()),
+        ] {
+            let Some(operation) = operation else { continue };
+            let writes = method != Method::GET;
+            let responses = &mut operation.responses.responses;
+            if signed_in {
+                operation.security = Some(if items && writes {
+                    vec![SecurityRequirement::new("token", Vec::<String>::new())]
+                } else {
+                    anyone.clone()
+                });
+                responses.insert(
+                    "401".into(),
+                    error("Sign-in is on and the request proves no identity"),
+                );
+            }
+            if writes && signed_in {
+                responses.insert(
+                    "403".into(),
+                    error("Signed in, but not allowed: another engineer's activity needs an admin token; `/picus` writes need a token"),
+                );
+            }
+            if writes {
+                responses.insert(
+                    "429".into(),
+                    error("Too many writes from this client; see `Retry-After`"),
+                );
+            }
+            if method == Method::POST || method == Method::PUT {
+                responses.insert(
+                    "415".into(),
+                    error("The body is not sent as `application/json`"),
+                );
+            }
+        }
+    }
+    let info = &mut openapi.info;
+    info.description = Some(format!(
+        "{} Sign-in depends on the server's `--auth`: with `none` no operation needs \
+         credentials and anyone may write; with `token` or `proxy` every operation needs \
+         one of the security schemes below.",
+        info.description.as_deref().unwrap_or_default()
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_classified_by_path() {
+        assert_eq!(route("/healthz"), Route::Public);
+        assert_eq!(route("/static/style.css"), Route::Public);
+        assert_eq!(route("/api/v1/activities"), Route::Api);
+        assert_eq!(route("/picus/put"), Route::Items);
+        assert_eq!(route("/sign-in"), Route::SignIn);
+        assert_eq!(route("/"), Route::Page);
+        assert_eq!(route("/activities"), Route::Page);
+    }
+
+    #[test]
+    fn only_json_content_types_are_json() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().expect("value"));
+            is_json(&headers)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(with("application/merge-patch+json"));
+        assert!(!with("text/plain"));
+        assert!(!with("application/x-www-form-urlencoded"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; metrics_csrf=xyz".parse().expect("v"));
+        assert_eq!(cookie(&headers, CSRF_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers, "metrics_session"), None);
+    }
+}
