@@ -47,11 +47,18 @@ ensure_apt() {
   local cmd="$1" pkg="${2:-$1}"
   if command -v "$cmd" >/dev/null; then return 0; fi
   log "installing $pkg"
+  local as_root=()
   if [[ $(id -u) -ne 0 ]]; then
-    echo "$cmd is missing and this user cannot apt-get install $pkg" >&2
-    return 1
+    # GitHub's runners (and most CI machines) give the build user password-less sudo.
+    if sudo -n true 2>/dev/null; then
+      as_root=(sudo -n)
+    else
+      echo "$cmd is missing and this user cannot apt-get install $pkg" >&2
+      return 1
+    fi
   fi
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+  "${as_root[@]}" apt-get update -qq >/dev/null &&
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
 }
 
 # Installs what the app's browser test drives (app/tests/browser.rs): Debian's Chromium
@@ -59,7 +66,23 @@ ensure_apt() {
 # its own, into .tools/browser.
 PLAYWRIGHT_CORE=playwright-core@1.65.1
 ensure_browser() {
-  ensure_apt chromium || return 1
+  # A Chrome or Chromium already on the machine will do (GitHub's Ubuntu runners have
+  # google-chrome, and Ubuntu packages chromium only as a snap); else Debian's chromium.
+  if [[ -z "${CHROMIUM:-}" ]] && ! command -v chromium >/dev/null; then
+    local found
+    for found in google-chrome chromium-browser google-chrome-stable; do
+      if command -v "$found" >/dev/null; then
+        CHROMIUM=$(command -v "$found")
+        export CHROMIUM
+        break
+      fi
+    done
+  fi
+  if [[ -z "${CHROMIUM:-}" ]]; then
+    ensure_apt chromium || return 1
+    CHROMIUM=$(command -v chromium)
+    export CHROMIUM
+  fi
   local dir="$TOOLS/browser" stamp="$TOOLS/browser/.packages"
   if [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$PLAYWRIGHT_CORE" ]]; then return 0; fi
   log "installing $PLAYWRIGHT_CORE into $dir"
