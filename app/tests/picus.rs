@@ -108,6 +108,51 @@ async fn an_empty_store_lists_nothing(app: Router) {
     assert_eq!((list.status, list.json()), (StatusCode::OK, json!([])));
 }
 
+/// A long list streams in small chunks, never a page (500 items) or the whole array in
+/// one buffer, and still answers every item once, oldest first.
+async fn a_long_list_streams_in_small_chunks(store: metrics_app::store::SharedStore) {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let item: serde_json::Map<String, Value> =
+        serde_json::from_value(json!({"Data": "x".repeat(1000)})).expect("object");
+    let mut ids = Vec::new();
+    for _ in 0..1_200 {
+        let id = uuid::Uuid::now_v7().to_string();
+        store.put_item(&id, &item).await.expect("put");
+        ids.push(id);
+    }
+    let app = common::router(store);
+    let request = axum::http::Request::get("/picus/list")
+        .body(Body::empty())
+        .expect("request");
+    let response = app.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let (mut json, mut frames) = (Vec::new(), 0);
+    while let Some(frame) = body.frame().await {
+        let data = frame.expect("frame").into_data().expect("data frame");
+        // A page of these items is about 500 KB; a chunk holds a few dozen of them.
+        assert!(data.len() <= 64 * 1024, "a chunk of {} bytes", data.len());
+        json.extend_from_slice(&data);
+        frames += 1;
+    }
+    assert!(frames >= 1_200 * 1_000 / (64 * 1024), "{frames} chunks");
+    let listed: Vec<Value> = serde_json::from_slice(&json).expect("a JSON array");
+    let listed: Vec<&str> = listed
+        .iter()
+        .map(|item| item["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(listed, ids);
+}
+
+#[tokio::test]
+async fn a_long_list_streams_in_small_chunks_from_the_embedded_store() {
+    let (store, _dir) = common::embedded();
+    a_long_list_streams_in_small_chunks(store).await;
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod embedded {

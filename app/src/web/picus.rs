@@ -7,6 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -79,11 +80,17 @@ pub async fn list(State(state): State<AppState>) -> Result<Response> {
             page: first,
             started: false,
         },
-        next_chunk,
+        next_chunks,
     );
+    let chunks = pages.flat_map(|page| {
+        futures::stream::iter(match page {
+            Ok(chunks) => chunks.into_iter().map(Ok).collect(),
+            Err(error) => vec![Err(error)],
+        })
+    });
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(pages),
+        Body::from_stream(chunks),
     )
         .into_response())
 }
@@ -100,7 +107,15 @@ enum Listing {
     Done,
 }
 
-async fn next_chunk(listing: Listing) -> Option<(std::io::Result<Bytes>, Listing)> {
+/// A `/picus/list` body chunk is cut once it holds this many bytes. Chunks stay well
+/// under glibc's mmap threshold (128 KiB): a page written as one buffer of a megabyte
+/// or more is placed among redb's cached pages once glibc raises its threshold, and the
+/// heap then grows with every page listed instead of staying at the cache's size.
+pub(crate) const LIST_CHUNK_BYTES: usize = 32 * 1024;
+
+/// The body chunks of one page, each about [`LIST_CHUNK_BYTES`] (more only for an item
+/// larger than that), and where the listing is next.
+async fn next_chunks(listing: Listing) -> Option<(std::io::Result<Vec<Bytes>>, Listing)> {
     let (store, page, mut started) = match listing {
         Listing::Page {
             store,
@@ -109,11 +124,16 @@ async fn next_chunk(listing: Listing) -> Option<(std::io::Result<Bytes>, Listing
         } => (store, page, started),
         Listing::Done => return None,
     };
-    let mut chunk = Vec::with_capacity(page.items.len() * 64 + 2);
+    let new_chunk = || Vec::with_capacity(2 * LIST_CHUNK_BYTES);
+    let mut chunks = Vec::new();
+    let mut chunk = new_chunk();
     if !started {
         chunk.push(b'[');
     }
     for (id, item) in page.items {
+        if chunk.len() >= LIST_CHUNK_BYTES {
+            chunks.push(Bytes::from(std::mem::replace(&mut chunk, new_chunk())));
+        }
         if started {
             chunk.push(b',');
         }
@@ -124,11 +144,15 @@ async fn next_chunk(listing: Listing) -> Option<(std::io::Result<Bytes>, Listing
     }
     let Some(after) = page.next else {
         chunk.push(b']');
-        return Some((Ok(Bytes::from(chunk)), Listing::Done));
+        chunks.push(Bytes::from(chunk));
+        return Some((Ok(chunks), Listing::Done));
     };
+    if !chunk.is_empty() {
+        chunks.push(Bytes::from(chunk));
+    }
     match store.list_items(ITEM_PAGE, Some(&after)).await {
         Ok(page) => Some((
-            Ok(Bytes::from(chunk)),
+            Ok(chunks),
             Listing::Page {
                 store,
                 page,
