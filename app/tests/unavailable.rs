@@ -92,17 +92,8 @@ async fn a_table_still_being_created_is_not_ready_until_active() {
         return;
     };
     let client = common::dynamodb_client(&endpoint).await;
-    let table = format!("metrics-app-creating-{}", uuid::Uuid::new_v4());
-    client
-        .create_table()
-        .table_name(&table)
-        .set_key_schema(Some(metrics_app_table::key_schema()))
-        .set_attribute_definitions(Some(metrics_app_table::attribute_definitions()))
-        .set_global_secondary_indexes(Some(metrics_app_table::global_secondary_indexes(None)))
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create the table in dynalite");
+    let table = metricsapp_testing::unique("metrics-app-creating");
+    metricsapp_testing::app_table(&client, &table, false).await;
     let app = common::router(Arc::new(DynamoDbStore::new(client, table)));
     let ready = get(&app, "/readyz").await;
     assert_eq!(

@@ -52,6 +52,38 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Creates `name` with the app's key layout (`metrics-app-table`, as the operator
+/// creates it), on demand, with a `NEW_AND_OLD_IMAGES` stream when asked; returns the
+/// stream's ARN when there is one.
+pub async fn app_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    stream: bool,
+) -> Option<String> {
+    use aws_sdk_dynamodb::types::{BillingMode, StreamSpecification, StreamViewType};
+    let specification = stream.then(|| {
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+            .expect("stream specification")
+    });
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .set_key_schema(Some(metrics_app_table::key_schema()))
+        .set_attribute_definitions(Some(metrics_app_table::attribute_definitions()))
+        .set_global_secondary_indexes(Some(metrics_app_table::global_secondary_indexes(None)))
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_stream_specification(specification)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("create the test table {name}: {error:?}"))
+        .table_description()
+        .and_then(|table| table.latest_stream_arn())
+        .map(str::to_owned)
+}
+
 /// Creates an execution role that Lambda may assume (moto's CreateFunction checks that
 /// the role exists) and returns its ARN.
 pub async fn execution_role(config: &SdkConfig, name: &str) -> String {

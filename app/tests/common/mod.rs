@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::types::BillingMode;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -26,33 +25,13 @@ pub fn embedded() -> (SharedStore, tempfile::TempDir) {
 /// The moto endpoint, or `None` after saying loudly that the test is skipped. Fails
 /// instead when `METRICSAPP_REQUIRE_AWS=1` (as `./scripts/test` sets it).
 pub fn moto_endpoint(test: &str) -> Option<String> {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
-        _ => {
-            assert!(
-                std::env::var("METRICSAPP_REQUIRE_AWS").as_deref() != Ok("1"),
-                "{test} needs MOTO_ENDPOINT, and METRICSAPP_REQUIRE_AWS=1 forbids skipping it"
-            );
-            eprintln!("SKIPPED: {test} needs MOTO_ENDPOINT (run ./scripts/test)");
-            None
-        }
-    }
+    metricsapp_testing::endpoint("MOTO_ENDPOINT", test)
 }
 
 /// The dynalite endpoint (DynamoDB with CREATING/UPDATING states), or `None` after
 /// saying loudly that the test is skipped; fails under `METRICSAPP_REQUIRE_AWS=1`.
 pub fn dynalite_endpoint(test: &str) -> Option<String> {
-    match std::env::var("DYNALITE_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
-        _ => {
-            assert!(
-                std::env::var("METRICSAPP_REQUIRE_AWS").as_deref() != Ok("1"),
-                "{test} needs DYNALITE_ENDPOINT, and METRICSAPP_REQUIRE_AWS=1 forbids skipping it"
-            );
-            eprintln!("SKIPPED: {test} needs DYNALITE_ENDPOINT (run ./scripts/test)");
-            None
-        }
-    }
+    metricsapp_testing::endpoint("DYNALITE_ENDPOINT", test)
 }
 
 /// A DynamoDB client for `endpoint` with test credentials, through the real SDK.
@@ -78,17 +57,8 @@ pub async fn dynamodb(test: &str) -> Option<SharedStore> {
 pub async fn dynamodb_table(test: &str) -> Option<(Client, String)> {
     let endpoint = moto_endpoint(test)?;
     let client = dynamodb_client(&endpoint).await;
-    let table = format!("metrics-app-test-{}", uuid::Uuid::new_v4());
-    client
-        .create_table()
-        .table_name(&table)
-        .set_key_schema(Some(metrics_app_table::key_schema()))
-        .set_attribute_definitions(Some(metrics_app_table::attribute_definitions()))
-        .set_global_secondary_indexes(Some(metrics_app_table::global_secondary_indexes(None)))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create the test table in moto");
+    let table = metricsapp_testing::unique("metrics-app-test");
+    metricsapp_testing::app_table(&client, &table, false).await;
     Some((client, table))
 }
 

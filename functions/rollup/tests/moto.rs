@@ -4,8 +4,7 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::types::{AttributeValue, BillingMode};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use metrics_app_rollup::dynamodb;
 use metrics_app_rollup::{Dimension, Level};
@@ -13,38 +12,13 @@ use metrics_app_rollup_function::{Config, handle};
 use serde_json::{Value, json};
 
 fn moto_endpoint(test: &str) -> Option<String> {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
-        _ => {
-            assert!(
-                std::env::var("METRICSAPP_REQUIRE_AWS").as_deref() != Ok("1"),
-                "{test} needs MOTO_ENDPOINT, and METRICSAPP_REQUIRE_AWS=1 forbids skipping it"
-            );
-            eprintln!("SKIPPED: {test} needs MOTO_ENDPOINT (run ./scripts/test)");
-            None
-        }
-    }
+    metricsapp_testing::endpoint("MOTO_ENDPOINT", test)
 }
 
 async fn table(endpoint: &str) -> (Client, Config) {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await;
-    let client = Client::new(&sdk);
-    let table = format!("rollup-test-{}", uuid::Uuid::new_v4());
-    client
-        .create_table()
-        .table_name(&table)
-        .set_key_schema(Some(metrics_app_table::key_schema()))
-        .set_attribute_definitions(Some(metrics_app_table::attribute_definitions()))
-        .set_global_secondary_indexes(Some(metrics_app_table::global_secondary_indexes(None)))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create the test table in moto");
+    let client = Client::new(&metricsapp_testing::sdk_config(endpoint).await);
+    let table = metricsapp_testing::unique("rollup-test");
+    metricsapp_testing::app_table(&client, &table, false).await;
     let config = Config {
         table,
         ttl_attribute: "expiresAt".into(),

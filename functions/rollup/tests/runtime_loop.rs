@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::types::{AttributeValue, BillingMode};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 
 /// Kills a child process when the test ends, however it ends.
@@ -63,11 +62,7 @@ fn wait_for_port(port: u16) {
 #[tokio::test]
 async fn a_stream_event_goes_through_the_lambda_runtime_loop() {
     let test = "a_stream_event_goes_through_the_lambda_runtime_loop";
-    let Some(endpoint) = std::env::var("MOTO_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-    else {
-        required(test, "MOTO_ENDPOINT");
+    let Some(endpoint) = metricsapp_testing::endpoint("MOTO_ENDPOINT", test) else {
         return;
     };
     let Some(cargo_lambda) = cargo_lambda() else {
@@ -75,24 +70,9 @@ async fn a_stream_event_goes_through_the_lambda_runtime_loop() {
         return;
     };
 
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = format!("rollup-loop-{}", uuid::Uuid::new_v4());
-    client
-        .create_table()
-        .table_name(&table)
-        .set_key_schema(Some(metrics_app_table::key_schema()))
-        .set_attribute_definitions(Some(metrics_app_table::attribute_definitions()))
-        .set_global_secondary_indexes(Some(metrics_app_table::global_secondary_indexes(None)))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create the test table in moto");
+    let client = aws_sdk_dynamodb::Client::new(&metricsapp_testing::sdk_config(&endpoint).await);
+    let table = metricsapp_testing::unique("rollup-loop");
+    metricsapp_testing::app_table(&client, &table, false).await;
 
     let port = free_port();
     let manifest = env!("CARGO_MANIFEST_DIR");

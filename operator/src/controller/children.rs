@@ -115,7 +115,7 @@ async fn apply_all(app: &MetricsApp, ctx: &Context) -> Result<(AppState, Option<
                 failures.push(failure);
             }
         }
-        Err(refusal) => failures.push(super::functions::not_allowed(refusal)),
+        Err(refusal) => failures.push(super::failures::not_allowed(refusal)),
     }
     if resources::auth::generates_token_secret(app)
         && let Err(failure) = ensure_token_secret(app, ctx, &namespace).await

@@ -8,10 +8,10 @@ use metricsapp_aws::function::{Change, Deletion, FunctionReport};
 
 use super::Context;
 use super::events::{publish, settled_for_this_generation};
-use super::table_part::is_terminal;
+use super::failures;
 use crate::crd::{FunctionSpec, FunctionStatus, MetricsApp};
 use crate::function::{self, Build};
-use crate::status::{self, Failure, FunctionOutcome, PartState};
+use crate::status::{self, FunctionOutcome, PartState};
 use crate::{Error, limits, table};
 
 /// Every function of `app` after this pass: the declared ones, then the removed ones
@@ -65,18 +65,18 @@ async fn reconcile_one(
         state,
     };
     if let Err(refusal) = limits::check_function(spec, &ctx.settings.limits) {
-        return outcome(status, PartState::Failed(not_allowed(refusal)));
+        return outcome(status, PartState::Failed(failures::not_allowed(refusal)));
     }
     let desired = match table::table_name(app, prefix)
         .and_then(|table| function::desired_function(app, spec, &table, stream_arn, prefix))
     {
         Ok(Build::Ready(desired)) => desired,
         Ok(Build::Waiting(why)) => return outcome(status, PartState::InProgress(why)),
-        Err(error) => return outcome(status, PartState::Failed(failure(&error))),
+        Err(error) => return outcome(status, PartState::Failed(failures::of_error(&error))),
     };
     let owner = match table::owner(app) {
         Ok(owner) => owner,
-        Err(error) => return outcome(status, PartState::Failed(failure(&error))),
+        Err(error) => return outcome(status, PartState::Failed(failures::of_error(&error))),
     };
     let recorded = function::recorded(previous);
     let deadline = ctx.settings.aws_deadline;
@@ -95,18 +95,14 @@ async fn reconcile_one(
     match result {
         Err(_) => outcome(
             status,
-            PartState::Failed(Failure {
-                reason: "Timeout".to_owned(),
-                message: format!(
-                    "the function's AWS calls did not finish within {}s",
-                    deadline.as_secs()
-                ),
-                terminal: false,
-            }),
+            PartState::Failed(failures::timed_out("the function's AWS calls", deadline)),
         ),
         Ok(Err(error)) => {
             publish_changes(app, ctx, &desired.name, error.changes()).await;
-            outcome(status, PartState::Failed(failure(&Error::Function(error))))
+            outcome(
+                status,
+                PartState::Failed(failures::of_error(&Error::Function(error))),
+            )
         }
         Ok(Ok(report)) => {
             publish_changes(app, ctx, &report.name, &report.changes).await;
@@ -148,7 +144,7 @@ async fn remove(app: &MetricsApp, ctx: &Context, old: &FunctionStatus) -> Option
     };
     let owner = match table::owner(app) {
         Ok(owner) => owner,
-        Err(error) => return failed(failure(&error)),
+        Err(error) => return failed(failures::of_error(&error)),
     };
     let policy = function::deletion_policy(old.deletion_policy);
     let result = tokio::time::timeout(
@@ -157,12 +153,11 @@ async fn remove(app: &MetricsApp, ctx: &Context, old: &FunctionStatus) -> Option
     )
     .await;
     match result {
-        Err(_) => failed(Failure {
-            reason: "Timeout".to_owned(),
-            message: format!("deleting function {} timed out", old.function_name),
-            terminal: false,
-        }),
-        Ok(Err(error)) => failed(failure(&Error::Function(error))),
+        Err(_) => failed(failures::timed_out(
+            &format!("deleting function {}", old.function_name),
+            ctx.settings.aws_deadline,
+        )),
+        Ok(Err(error)) => failed(failures::of_error(&Error::Function(error))),
         Ok(Ok(deletion)) => {
             publish_deletion(app, ctx, &old.function_name, deletion).await;
             None
@@ -231,23 +226,5 @@ async fn publish_changes(app: &MetricsApp, ctx: &Context, name: &str, changes: &
             let note = format!("Lambda function {name}: {change}");
             publish(app, ctx, EventType::Normal, reason, reason, note).await;
         }
-    }
-}
-
-/// A spec beyond the administrator's limits: terminal until the spec or the flag
-/// changes.
-pub(super) fn not_allowed(refusal: limits::Refusal) -> Failure {
-    Failure {
-        reason: "NotAllowed".to_owned(),
-        message: refusal.message,
-        terminal: true,
-    }
-}
-
-fn failure(error: &Error) -> Failure {
-    Failure {
-        reason: error.reason().to_owned(),
-        message: error.to_string(),
-        terminal: is_terminal(error),
     }
 }

@@ -49,6 +49,7 @@ use self::table_part::reconcile_table;
 pub mod children;
 mod cleanup;
 mod events;
+mod failures;
 mod functions;
 mod table_part;
 

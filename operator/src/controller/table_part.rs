@@ -8,14 +8,14 @@ use serde_json::json;
 use tracing::warn;
 
 use super::events::publish_table_events;
-use super::{Context, Next, key};
+use super::{Context, Next, failures, key};
 use crate::crd::MetricsApp;
-use crate::status::{Failure, TableState};
+use crate::status::TableState;
 use crate::{Error, Result, limits, table};
 
 pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableState, Next) {
     if let Err(refusal) = limits::check_table(app, &ctx.settings.limits) {
-        let failure = super::functions::not_allowed(refusal);
+        let failure = failures::not_allowed(refusal);
         return (
             TableState::Failed {
                 table: None,
@@ -28,14 +28,7 @@ pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableSt
     let result = match tokio::time::timeout(deadline, reconcile(app, ctx)).await {
         Ok(result) => result,
         Err(_) => {
-            let failure = Failure {
-                reason: "Timeout".to_owned(),
-                message: format!(
-                    "the table's AWS calls did not finish within {}s",
-                    deadline.as_secs()
-                ),
-                terminal: false,
-            };
+            let failure = failures::timed_out("the table's AWS calls", deadline);
             return (
                 TableState::Failed {
                     table: None,
@@ -67,18 +60,14 @@ pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableSt
             if let (Error::Table(table_error), Ok(name)) = (&error, name) {
                 publish_table_events(app, ctx, &name, table_error.changes()).await;
             }
-            let next = if is_terminal(&error) {
+            let failure = failures::of_error(&error);
+            let next = if failure.terminal {
                 Next::Resync
             } else {
                 Next::Retry(match &error {
                     Error::Table(table_error) => table_error.retry_after().unwrap_or_default(),
                     _ => std::time::Duration::ZERO,
                 })
-            };
-            let failure = Failure {
-                reason: error.reason().to_owned(),
-                message: error.to_string(),
-                terminal: is_terminal(&error),
             };
             (
                 TableState::Failed {
@@ -124,21 +113,4 @@ async fn clear_recreate_annotation(app: &MetricsApp, ctx: &Context) -> Result<()
     )
     .await?;
     Ok(())
-}
-
-pub(super) fn is_terminal(error: &Error) -> bool {
-    match error {
-        Error::Table(error) => error.is_terminal(),
-        Error::Function(error) => error.is_terminal(),
-        Error::InvalidSpec(_) => true,
-        Error::Kube(_)
-        | Error::Finalizer(_)
-        | Error::Serialize { .. }
-        | Error::MissingMetadata(_)
-        | Error::Config(_)
-        | Error::LeaderElection(_)
-        | Error::LeaseLost
-        | Error::MetricsServer { .. }
-        | Error::KubeConfig(_) => false,
-    }
 }

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
 use aws_sdk_lambda::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_lambda::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::types::ChecksumAlgorithm;
@@ -93,25 +92,7 @@ pub async fn upload_with_sha256(s3: &aws_sdk_s3::Client, bucket: &str, key: &str
 
 /// Creates a table with a stream and returns its `LatestStreamArn`.
 pub async fn table_with_stream(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> String {
-    dynamodb
-        .create_table()
-        .table_name(name)
-        .set_key_schema(Some(metrics_app_table::key_schema()))
-        .set_attribute_definitions(Some(metrics_app_table::attribute_definitions()))
-        .set_global_secondary_indexes(Some(metrics_app_table::global_secondary_indexes(None)))
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .expect("stream specification"),
-        )
-        .send()
+    metricsapp_testing::app_table(dynamodb, name, true)
         .await
-        .expect("CreateTable with stream")
-        .table_description()
-        .and_then(|t| t.latest_stream_arn())
         .expect("LatestStreamArn")
-        .to_owned()
 }
