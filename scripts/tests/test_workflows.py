@@ -17,18 +17,10 @@ from promote_lib.cli import parser  # noqa: E402
 REPO = SCRIPTS.parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 PINNED_BY_SHA = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
-# Still on a major tag: no commit SHA for their release could be verified yet (see the
-# table in docs/promotion.md). Remove an action from here when pinning it.
-TAG_PINNED_UNTIL_VERIFIED = {
-    "docker/setup-buildx-action@v4",
-    "docker/login-action@v4",
-    "docker/build-push-action@v7",
-    "aws-actions/configure-aws-credentials@v6",
-    "actions/create-github-app-token@v3",
-    "helm/kind-action@v1",
-    "Swatinem/rust-cache@v2",
-    "taiki-e/install-action@v2",
-}
+# Actions allowed to stay on a major tag because no commit SHA for their release could be
+# verified (see the table in docs/promotion.md). Empty: every action is pinned by SHA; add
+# one here only with that reason, and remove it when pinning it.
+TAG_PINNED_UNTIL_VERIFIED: set[str] = set()
 
 
 def _workflow(path: Path) -> dict:
