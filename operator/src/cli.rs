@@ -52,6 +52,13 @@ pub struct RunArgs {
     #[arg(long, env = "METRICSAPP_AWS_DEADLINE", default_value = "60s", value_parser = parse_period)]
     pub aws_deadline: Duration,
 
+    /// How often each table and function is read in full (every setting, its tags,
+    /// its trigger and URL, the code object in S3). In between, a pass at rest reads
+    /// each resource once (DescribeTable, GetFunction) and reads in full only when
+    /// that read, the spec or the record changed. `0s` reads in full on every pass.
+    #[arg(long, env = "METRICSAPP_AWS_FULL_READ_PERIOD", default_value = "1h", value_parser = parse_period_or_zero)]
+    pub aws_full_read_period: Duration,
+
     /// Put in front of every AWS name the operator makes (tables, functions), so that
     /// its IAM policy can be scoped to `<prefix>*`. Names recorded in a MetricsApp's
     /// status when its resources were created are kept.
@@ -229,6 +236,14 @@ pub fn parse_period(text: &str) -> std::result::Result<Duration, String> {
     Ok(period)
 }
 
+/// [`parse_period`], or `0s` for "never".
+pub fn parse_period_or_zero(text: &str) -> std::result::Result<Duration, String> {
+    match SignedDuration::from_str(text.trim()) {
+        Ok(period) if period.is_zero() => Ok(Duration::ZERO),
+        _ => parse_period(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -306,6 +321,13 @@ mod tests {
                 .unwrap_err()
                 .contains("shorter than one second")
         );
+        assert_eq!(parse_period_or_zero("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_period_or_zero("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_period_or_zero("10ms").is_err());
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.aws_full_read_period, Duration::from_secs(3600));
+        let args = parse(&["--aws-full-read-period", "0s"]).unwrap();
+        assert_eq!(args.aws_full_read_period, Duration::ZERO);
     }
 
     #[test]

@@ -445,6 +445,7 @@ pub fn context(aws: AwsClients, live: Option<&LiveObjects>) -> (Arc<Context>, Ap
             name_prefix: String::new(),
         },
         aws_deadline: Duration::from_secs(30),
+        aws_full_read_period: Duration::from_secs(3600),
         concurrency: 4,
         limits: crate::limits::Limits::default(),
     };

@@ -151,6 +151,7 @@ async fn run(args: RunArgs) -> Result<(), Error> {
             name_prefix: args.name_prefix.clone(),
         },
         aws_deadline: args.aws_deadline,
+        aws_full_read_period: args.aws_full_read_period,
         concurrency: args.concurrency,
         limits: args.limits(),
     };

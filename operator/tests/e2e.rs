@@ -32,7 +32,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, PointInTimeRecoverySpecification};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, BillingMode, GlobalSecondaryIndexUpdate, ProvisionedThroughput,
+    UpdateGlobalSecondaryIndexAction,
+};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::api::core::v1::Namespace;
@@ -189,6 +192,7 @@ impl World {
             },
             limits: metricsapp_operator::limits::Limits::default(),
             aws_deadline: Duration::from_secs(60),
+            aws_full_read_period: Duration::from_secs(3600),
             concurrency: 4,
         };
         let clients = AwsClients {
@@ -815,42 +819,61 @@ async fn lifecycle(world: World) {
             .is_empty()
     );
 
-    // Console-style edit: point-in-time recovery turned on behind the operator's back.
-    world
+    // Console-style edit: the on-demand table switched to provisioned capacity behind
+    // the operator's back. DescribeTable shows it, so the one read of a pass at rest
+    // finds it within a resync (settings DescribeTable does not show, like
+    // point-in-time recovery, wait for the operator's full-read period).
+    let one = || {
+        ProvisionedThroughput::builder()
+            .read_capacity_units(1)
+            .write_capacity_units(1)
+            .build()
+            .expect("throughput")
+    };
+    let mut edit = world
         .dynamodb
-        .update_continuous_backups()
+        .update_table()
         .table_name(&table)
-        .point_in_time_recovery_specification(
-            PointInTimeRecoverySpecification::builder()
-                .point_in_time_recovery_enabled(true)
-                .build()
-                .expect("PITR spec"),
-        )
-        .send()
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(one());
+    for index in metrics_app_table::global_secondary_indexes(None) {
+        edit = edit.global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .update(
+                    UpdateGlobalSecondaryIndexAction::builder()
+                        .index_name(index.index_name())
+                        .provisioned_throughput(one())
+                        .build()
+                        .expect("index update"),
+                )
+                .build(),
+        );
+    }
+    edit.send()
         .await
         .expect("edit the table behind the operator");
     let deadline = Instant::now() + world.resync_wait;
     loop {
-        let backups = world
+        let described = world
             .dynamodb
-            .describe_continuous_backups()
+            .describe_table()
             .table_name(&table)
             .send()
             .await
-            .expect("describe continuous backups");
-        let pitr = backups
-            .continuous_backups_description()
-            .and_then(|d| d.point_in_time_recovery_description())
-            .and_then(|d| d.point_in_time_recovery_status())
-            .map(|s| s.as_str().to_owned());
-        if pitr.as_deref() == Some("DISABLED")
+            .expect("describe the table");
+        let billing = described
+            .table()
+            .and_then(|t| t.billing_mode_summary())
+            .and_then(|s| s.billing_mode())
+            .map(|m| m.as_str().to_owned());
+        if billing.as_deref() == Some("PAY_PER_REQUEST")
             && !world.events_with_reason("DriftCorrected").await.is_empty()
         {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "drift (PITR {pitr:?}) not reverted within {:?}",
+            "drift (billing {billing:?}) not reverted within {:?}",
             world.resync_wait
         );
         tokio::time::sleep(Duration::from_secs(2)).await;

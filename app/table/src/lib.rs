@@ -37,7 +37,7 @@ pub const ACTIVITIES: &str = "ACTIVITY";
 pub const PICUS_ITEMS: &str = "PICUS";
 
 /// Read and write capacity units, for a table (or index) billed as `PROVISIONED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Capacity {
     pub read: i64,
     pub write: i64,

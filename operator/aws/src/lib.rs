@@ -2,7 +2,10 @@
 //! controller maps a MetricsApp spec to these plain types (the app's DynamoDB table and
 //! its Lambda functions) and reports what comes back.
 
+mod fingerprint;
 pub mod function;
 mod sdk;
 pub mod table;
 mod tags;
+
+pub use fingerprint::Fingerprint;

@@ -15,6 +15,7 @@ use common::{owner, unique};
 use metricsapp_aws::function::{
     Architecture, Change, Code, Deletion, DeletionPolicy, DesiredFunction, FunctionReport,
     FunctionUrl, Owner, Recorded, StartingPosition, StreamTrigger, UrlAuth, delete, reconcile,
+    reconcile_since,
 };
 
 macro_rules! moto {
@@ -102,6 +103,27 @@ impl Fixture {
         .await?;
         self.record(&report);
         Ok(report)
+    }
+
+    /// One pass that first checks with one read whether anything changed since `last`.
+    async fn pass_since(
+        &mut self,
+        desired: &DesiredFunction,
+        last: &FunctionReport,
+    ) -> FunctionReport {
+        let report = reconcile_since(
+            &self.aws.lambda,
+            &self.aws.s3,
+            desired,
+            &self.owner,
+            false,
+            &self.recorded,
+            last,
+        )
+        .await
+        .expect("reconcile_since");
+        self.record(&report);
+        report
     }
 
     fn record(&mut self, report: &FunctionReport) {
@@ -277,6 +299,85 @@ async fn creates_the_function_and_a_second_pass_writes_nothing() {
     assert_eq!(third.changes, vec![]);
     assert!(third.settled);
     assert_eq!(fx.aws.writes(), writes, "a settled pass sends no write");
+}
+
+#[tokio::test]
+async fn the_one_read_check_reverts_what_get_function_shows_and_leaves_the_rest_to_a_full_pass() {
+    let aws = moto!(
+        "the_one_read_check_reverts_what_get_function_shows_and_leaves_the_rest_to_a_full_pass"
+    );
+    let mut fx = Fixture::new(aws, "quick", true).await;
+    let desired = fx.desired();
+    fx.settle(&desired).await;
+    let settled = fx.pass(&desired).await;
+    assert!(settled.fingerprint.is_some(), "{settled:?}");
+
+    // At rest: the same report, nothing written.
+    let writes = fx.aws.writes();
+    assert_eq!(fx.pass_since(&desired, &settled).await, settled);
+    assert_eq!(fx.aws.writes(), writes);
+
+    // A spec change is a full pass.
+    let bigger = DesiredFunction {
+        memory_mb: 512,
+        ..desired.clone()
+    };
+    let changed = fx.pass_since(&bigger, &settled).await;
+    assert_eq!(
+        changed.changes,
+        vec![Change::ConfigurationUpdated {
+            fields: vec!["memory".into()]
+        }]
+    );
+    fx.settle(&desired).await;
+    let settled = fx.pass(&desired).await;
+
+    // An environment edited by hand shows in GetFunction: the one read sees it and the
+    // pass puts it back.
+    fx.aws
+        .lambda
+        .update_function_configuration()
+        .function_name(&fx.name)
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .variables("TABLE", "someone-elses")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("UpdateFunctionConfiguration by hand");
+    let reverted = fx.pass_since(&desired, &settled).await;
+    assert_eq!(
+        reverted.changes,
+        vec![Change::ConfigurationUpdated {
+            fields: vec!["env".into()]
+        }]
+    );
+    fx.settle(&desired).await;
+    let settled = fx.pass(&desired).await;
+
+    // A new zip under the same key is not in GetFunction: the one read does not see it,
+    // the next full pass deploys it.
+    upload(&fx.aws.s3, &fx.bucket, KEY, bootstrap_zip("v2")).await;
+    assert_eq!(fx.pass_since(&desired, &settled).await, settled);
+    let full = fx.pass(&desired).await;
+    assert!(
+        matches!(full.changes.as_slice(), [Change::CodeUpdated { .. }]),
+        "{full:?}"
+    );
+    fx.settle(&desired).await;
+    let settled = fx.pass(&desired).await;
+
+    // A function deleted behind the operator's back is found by the one read.
+    fx.aws
+        .lambda
+        .delete_function()
+        .function_name(&fx.name)
+        .send()
+        .await
+        .expect("DeleteFunction by hand");
+    let recreated = fx.pass_since(&desired, &settled).await;
+    assert_eq!(recreated.changes, vec![Change::Created]);
 }
 
 #[tokio::test]

@@ -12,9 +12,10 @@ use aws_sdk_dynamodb::types::{
     PointInTimeRecoverySpecification, ScalarAttributeType, StreamViewType, Tag,
 };
 use common::{arn, client, create_by_hand, exists, on_demand, owner, tags, unique};
+use metricsapp_aws::table::Error;
 use metricsapp_aws::table::{
     Billing, Capacity, Change, Deletion, DeletionPolicy, DesiredTable, Owner, StreamView,
-    TableRecord, TableReport, delete, reconcile,
+    TableRecord, TableReport, delete, reconcile, reconcile_since,
 };
 
 macro_rules! moto {
@@ -229,7 +230,12 @@ async fn creates_the_table_with_the_app_layout_and_owner_tags() {
             changes: vec![],
             settled: true,
             managed_tags: BTreeSet::from(["team".to_owned()]),
+            fingerprint: second.fingerprint,
         }
+    );
+    assert!(
+        second.fingerprint.is_some(),
+        "a settled pass leaves a fingerprint"
     );
 }
 
@@ -825,6 +831,115 @@ async fn drift_made_behind_the_operators_back_is_reverted_and_reported() {
         tags(&client, &name).await.get("team").map(String::as_str),
         Some("data")
     );
+}
+
+#[tokio::test]
+async fn the_one_read_check_reverts_what_describe_table_shows_and_leaves_the_rest_to_a_full_pass() {
+    let client = moto!(
+        "the_one_read_check_reverts_what_describe_table_shows_and_leaves_the_rest_to_a_full_pass"
+    );
+    let name = unique("quick");
+    let owner = owner();
+    let desired = DesiredTable {
+        billing: provisioned(5, 5),
+        point_in_time_recovery: true,
+        ..on_demand(&name)
+    };
+    let mut record = TableRecord::default();
+    settle_recorded(&client, &desired, &owner, &mut record).await;
+    let settled = reconcile(&client, &desired, &owner, false, &record)
+        .await
+        .unwrap();
+    assert!(settled.fingerprint.is_some());
+
+    // At rest: the same report, nothing written.
+    let before = snapshot(&client, &name).await;
+    let again = reconcile_since(&client, &desired, &owner, false, &record, &settled)
+        .await
+        .unwrap();
+    assert_eq!(again, settled);
+    assert_eq!(snapshot(&client, &name).await, before);
+
+    // A spec change is a full pass, even though the table did not move.
+    let bigger = DesiredTable {
+        billing: provisioned(6, 6),
+        ..desired.clone()
+    };
+    let changed = reconcile_since(&client, &bigger, &owner, false, &record, &settled)
+        .await
+        .unwrap();
+    assert!(
+        matches!(changed.changes.as_slice(), [Change::Billing { .. }]),
+        "{changed:?}"
+    );
+    settle_recorded(&client, &desired, &owner, &mut record).await;
+    let settled = reconcile(&client, &desired, &owner, false, &record)
+        .await
+        .unwrap();
+
+    // Billing edited by hand shows in DescribeTable: the one read sees it and the pass
+    // puts it back.
+    client
+        .update_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let reverted = reconcile_since(&client, &desired, &owner, false, &record, &settled)
+        .await
+        .unwrap();
+    assert_eq!(
+        reverted.changes,
+        vec![Change::Billing {
+            from: "PAY_PER_REQUEST".into(),
+            to: "PROVISIONED (read 5, write 5)".into()
+        }]
+    );
+    assert_eq!(
+        describe(&client, &name).await.mode,
+        BillingMode::Provisioned
+    );
+    let settled = reconcile(&client, &desired, &owner, false, &record)
+        .await
+        .unwrap();
+
+    // Point-in-time recovery turned off by hand does not show in DescribeTable: the one
+    // read does not see it, the next full pass does.
+    client
+        .update_continuous_backups()
+        .table_name(&name)
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let unseen = reconcile_since(&client, &desired, &owner, false, &record, &settled)
+        .await
+        .unwrap();
+    assert_eq!(unseen, settled);
+    assert!(!pitr_enabled(&client, &name).await);
+    let full = reconcile(&client, &desired, &owner, false, &record)
+        .await
+        .unwrap();
+    assert_eq!(full.changes, vec![Change::PointInTimeRecovery { to: true }]);
+    let settled = reconcile(&client, &desired, &owner, false, &record)
+        .await
+        .unwrap();
+
+    // A table deleted behind the operator's back is lost, found by the one read.
+    client
+        .delete_table()
+        .table_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let lost = reconcile_since(&client, &desired, &owner, false, &record, &settled).await;
+    assert!(matches!(lost, Err(Error::TableLost { .. })), "{lost:?}");
 }
 
 #[tokio::test]

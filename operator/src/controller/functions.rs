@@ -4,11 +4,13 @@
 
 use futures::future::join_all;
 use kube::runtime::events::EventType;
-use metricsapp_aws::function::{Change, Deletion, FunctionReport};
+use metricsapp_aws::function::{
+    Change, Deletion, DesiredFunction, FunctionReport, Owner, Recorded,
+};
 
-use super::Context;
 use super::events::{publish, settled_for_this_generation};
 use super::failures;
+use super::{Context, key};
 use crate::crd::{FunctionSpec, FunctionStatus, MetricsApp};
 use crate::function::{self, Build};
 use crate::status::{self, FunctionOutcome, PartState};
@@ -82,14 +84,7 @@ async fn reconcile_one(
     let deadline = ctx.settings.aws_deadline;
     let result = tokio::time::timeout(
         deadline,
-        metricsapp_aws::function::reconcile(
-            &ctx.aws.lambda,
-            &ctx.aws.s3,
-            &desired,
-            &owner,
-            spec.adopt,
-            &recorded,
-        ),
+        reconcile_aws(app, ctx, spec, &desired, &owner, &recorded),
     )
     .await;
     match result {
@@ -116,6 +111,37 @@ async fn reconcile_one(
             outcome(with_report(status, &report), state)
         }
     }
+}
+
+/// One pass over the function in AWS: a full read, or one GetFunction while the last
+/// full read of a settled function is younger than the full-read period.
+async fn reconcile_aws(
+    app: &MetricsApp,
+    ctx: &Context,
+    spec: &FunctionSpec,
+    desired: &DesiredFunction,
+    owner: &Owner,
+    recorded: &Recorded,
+) -> Result<FunctionReport, metricsapp_aws::function::Error> {
+    let app_key = key(app);
+    let settled =
+        ctx.memory()
+            .settled_function(&app_key, &spec.name, ctx.settings.aws_full_read_period);
+    let (lambda, s3, adopt) = (&ctx.aws.lambda, &ctx.aws.s3, spec.adopt);
+    let result = match &settled {
+        Some(last) => {
+            metricsapp_aws::function::reconcile_since(
+                lambda, s3, desired, owner, adopt, recorded, last,
+            )
+            .await
+        }
+        None => {
+            metricsapp_aws::function::reconcile(lambda, s3, desired, owner, adopt, recorded).await
+        }
+    };
+    ctx.memory()
+        .keep_function(&app_key, &spec.name, result.as_ref().ok());
+    result
 }
 
 fn with_report(mut status: FunctionStatus, report: &FunctionReport) -> FunctionStatus {
@@ -160,6 +186,7 @@ async fn remove(app: &MetricsApp, ctx: &Context, old: &FunctionStatus) -> Option
         Ok(Err(error)) => failed(failures::of_error(&Error::Function(error))),
         Ok(Ok(deletion)) => {
             publish_deletion(app, ctx, &old.function_name, deletion).await;
+            ctx.memory().keep_function(&key(app), &old.name, None);
             None
         }
     }

@@ -44,6 +44,7 @@ use self::children::{Applied, apply_app};
 use self::cleanup::cleanup;
 use self::events::publish_failures;
 use self::functions::reconcile_functions;
+pub(crate) use self::memory::Memory;
 use self::table_part::reconcile_table;
 
 pub mod children;
@@ -51,6 +52,7 @@ mod cleanup;
 mod events;
 mod failures;
 mod functions;
+mod memory;
 mod table_part;
 
 use crate::crd::{MetricsApp, MetricsAppStatus};
@@ -75,6 +77,9 @@ pub struct Settings {
     /// Longest time the AWS side of one part (the table, the functions) may take in a
     /// pass; past it the part is reported as timed out and retried.
     pub aws_deadline: Duration,
+    /// How long a full AWS read of a resource stands in for the next passes: until
+    /// then a pass at rest reads it once to check nothing changed. Zero: always full.
+    pub aws_full_read_period: Duration,
     /// Reconciles running at once.
     pub concurrency: u16,
     /// What the administrator allows any MetricsApp to ask for.
@@ -141,8 +146,8 @@ pub struct Context {
     /// Consecutive passes per object (`namespace/name`) spent waiting for a part to
     /// settle and spent failing, for the growing delays above.
     attempts: Mutex<HashMap<String, Attempts>>,
-    /// What the operator last applied to each app object (`Kind/namespace/name`).
-    applied: Mutex<HashMap<String, Applied>>,
+    /// What this process remembers between passes (see `memory`).
+    memory: Mutex<Memory>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -172,7 +177,7 @@ impl Context {
             settings,
             caches,
             attempts: Mutex::new(HashMap::new()),
-            applied: Mutex::new(HashMap::new()),
+            memory: Mutex::new(Memory::default()),
         }
     }
 
@@ -198,37 +203,30 @@ impl Context {
         }
     }
 
-    fn last_applied(&self, record: &str) -> Option<Applied> {
-        self.applied
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(record)
-            .cloned()
+    }
+
+    fn last_applied(&self, record: &str) -> Option<Applied> {
+        self.memory().applied.get(record).cloned()
     }
 
     fn remember_applied(&self, record: String, applied: Applied) {
-        self.applied
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(record, applied);
+        self.memory().applied.insert(record, applied);
     }
 
-    /// What this operator process applied so far (tests carry it from pass to pass,
+    /// What this operator process remembers so far (tests carry it from pass to pass,
     /// as one process would).
     #[cfg(test)]
-    pub(crate) fn applied_records(&self) -> HashMap<String, Applied> {
-        self.applied
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+    pub(crate) fn remembered(&self) -> Memory {
+        self.memory().clone()
     }
 
     #[cfg(test)]
-    pub(crate) fn carry_applied(&self, records: HashMap<String, Applied>) {
-        self.applied
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .extend(records);
+    pub(crate) fn carry(&self, memory: Memory) {
+        *self.memory() = memory;
     }
 
     /// Drops what is kept in memory about a deleted MetricsApp.
@@ -238,11 +236,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(&key);
-        let suffix = format!("/{key}");
-        self.applied
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .retain(|record, _| !record.ends_with(&suffix));
+        self.memory().forget(&key);
     }
 }
 

@@ -80,19 +80,27 @@ pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableSt
     }
 }
 
+/// One pass over the table: a full read, or one DescribeTable while the last full
+/// read of a settled table is younger than the full-read period.
 async fn reconcile(app: &MetricsApp, ctx: &Context) -> Result<TableReport> {
     let prefix = &ctx.settings.app.name_prefix;
     let desired = table::desired_table(app, prefix)?;
     let owner = table::owner(app)?;
     let record = table::record(app, prefix)?;
-    Ok(metricsapp_aws::table::reconcile(
-        &ctx.aws.dynamodb,
-        &desired,
-        &owner,
-        app.spec.table.adopt,
-        &record,
-    )
-    .await?)
+    let app_key = key(app);
+    let settled = ctx
+        .memory()
+        .settled_table(&app_key, ctx.settings.aws_full_read_period);
+    let (client, adopt) = (&ctx.aws.dynamodb, app.spec.table.adopt);
+    let result = match &settled {
+        Some(last) => {
+            metricsapp_aws::table::reconcile_since(client, &desired, &owner, adopt, &record, last)
+                .await
+        }
+        None => metricsapp_aws::table::reconcile(client, &desired, &owner, adopt, &record).await,
+    };
+    ctx.memory().keep_table(&app_key, result.as_ref().ok());
+    Ok(result?)
 }
 
 /// The recreate annotation is a one-time request: once the table exists again it is

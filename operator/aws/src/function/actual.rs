@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::{Architecture, UrlAuth};
 
 /// One existing function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ActualFunction {
     pub name: String,
     pub arn: Option<String>,
@@ -42,7 +42,7 @@ pub struct ActualFunction {
 }
 
 /// The function's `State`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FunctionState {
     /// Being created (or reactivated): no API action on it works yet.
     Pending,
@@ -57,7 +57,7 @@ pub enum FunctionState {
 }
 
 /// The function's `LastUpdateStatus`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UpdateStatus {
     /// Not reported (right after creation).
     None,
@@ -72,7 +72,7 @@ pub enum UpdateStatus {
 }
 
 /// One DynamoDB stream event source mapping of the function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ActualMapping {
     pub uuid: String,
     pub stream_arn: String,
@@ -96,7 +96,7 @@ impl ActualMapping {
 }
 
 /// The function's URL configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ActualUrl {
     pub url: String,
     /// `None` when Lambda reports an auth type this operator does not know.
@@ -108,7 +108,7 @@ pub struct ActualUrl {
 }
 
 /// The S3 object the spec names, as HeadObject describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CodeObject {
     /// `version:<id>` in a versioned bucket, else `etag:<etag>`: a new upload under the
     /// same key changes it.

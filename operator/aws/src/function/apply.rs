@@ -11,10 +11,10 @@ use aws_sdk_lambda::types::{
 };
 
 use super::actual::ActualFunction;
-use super::describe::{PUBLIC_URL_STATEMENTS, Read, code_object, describe};
+use super::describe::{PUBLIC_URL_STATEMENTS, Read, code_object, describe, get_function};
 use super::plan::{
-    ConfigurationUpdate, MappingUpdate, Step, UrlAction, UrlPermission, check_deployed_code, plan,
-    validate,
+    ConfigurationUpdate, MappingUpdate, Step, UrlAction, UrlPermission, check_deployed_code,
+    fingerprint, plan, validate,
 };
 use super::{
     Architecture, Code, DesiredFunction, Error, FunctionReport, FunctionUrl, MappingReport, Owner,
@@ -90,8 +90,39 @@ pub async fn reconcile(
         tracing::debug!(function = %desired.name, waiting = ?plan.waiting, "function not settled");
     }
     report.settled = plan.is_settled();
+    report.fingerprint = actual
+        .as_ref()
+        .filter(|_| report.settled)
+        .map(|actual| fingerprint(desired, owner, adopt, recorded, actual));
     report.changes = changes;
     Ok(report)
+}
+
+/// Like [`reconcile`], but first checks with GetFunction alone whether anything it
+/// returns (configuration, code sha256, state, tags, concurrency), or the spec, the
+/// owner or the record, changed since `last` (a settled report of this function,
+/// carrying its [`FunctionReport::fingerprint`]). Nothing changed: `last` again, after
+/// one read. Otherwise, or without a fingerprint, a full pass. The stream trigger, the
+/// URL and a new object under the spec's S3 key are not read by the check: the
+/// controller runs a full pass on its own period for them.
+pub async fn reconcile_since(
+    lambda: &aws_sdk_lambda::Client,
+    s3: &aws_sdk_s3::Client,
+    desired: &DesiredFunction,
+    owner: &Owner,
+    adopt: bool,
+    recorded: &Recorded,
+    last: &FunctionReport,
+) -> Result<FunctionReport, Error> {
+    if let Some(seen) = last.fingerprint {
+        validate(desired, owner)?;
+        if let Some(actual) = get_function(lambda, &desired.name).await?
+            && fingerprint(desired, owner, adopt, recorded, &actual) == seen
+        {
+            return Ok(last.clone());
+        }
+    }
+    reconcile(lambda, s3, desired, owner, adopt, recorded).await
 }
 
 /// The report before any step: what AWS described, and the plan's record values.
@@ -124,6 +155,7 @@ fn initial_report(
         changes: Vec::new(),
         settled: false,
         waiting: plan.waiting.clone(),
+        fingerprint: None,
     }
 }
 

@@ -1,9 +1,10 @@
 //! Reads a function from AWS into an [`ActualFunction`]: GetFunction (configuration,
 //! tags, reserved concurrency and code location in one call), then at once, as they do
 //! not depend on each other, ListEventSourceMappings and, when asked,
-//! GetFunctionUrlConfig and GetPolicy. Separately, [`code_object`] asks S3 which object
-//! the spec's bucket and key name now, because Lambda does not remember which one it was
-//! deployed from.
+//! GetFunctionUrlConfig and GetPolicy ([`get_function`] is the first read alone, for a
+//! pass that only checks nothing changed). Separately, [`code_object`] asks S3 which
+//! object the spec's bucket and key name now, because Lambda does not remember which
+//! one it was deployed from.
 
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
@@ -42,14 +43,9 @@ pub async fn describe(
     name: &str,
     read: Read,
 ) -> Result<Option<ActualFunction>, Error> {
-    let output = match client.get_function().function_name(name).send().await {
-        Ok(output) => output,
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-            return Ok(None);
-        }
-        Err(e) => return Err(Error::from_sdk("GetFunction", name, e)),
+    let Some(mut function) = get_function(client, name).await? else {
+        return Ok(None);
     };
-    let mut function = from_output(name, &output)?;
     let everything = read == Read::Everything;
     let (mappings, url) = tokio::try_join!(mappings(client, name), async {
         if everything {
@@ -61,6 +57,19 @@ pub async fn describe(
     function.mappings = mappings;
     function.url = url;
     Ok(Some(function))
+}
+
+/// What GetFunction alone tells of the function named `name` (mappings and URL left
+/// unread), or `None` when it does not exist.
+pub async fn get_function(
+    client: &aws_sdk_lambda::Client,
+    name: &str,
+) -> Result<Option<ActualFunction>, Error> {
+    match client.get_function().function_name(name).send().await {
+        Ok(output) => from_output(name, &output).map(Some),
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
+        Err(e) => Err(Error::from_sdk("GetFunction", name, e)),
+    }
 }
 
 /// The parts of an [`ActualFunction`] that GetFunction tells; mappings and URL are

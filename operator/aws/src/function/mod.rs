@@ -24,7 +24,7 @@ pub use crate::table::{DeletionPolicy, Owner};
 pub use actual::{
     ActualFunction, ActualMapping, ActualUrl, CodeObject, FunctionState, UpdateStatus,
 };
-pub use apply::reconcile;
+pub use apply::{reconcile, reconcile_since};
 pub use delete::delete;
 pub use error::{AwsError, Error};
 pub use plan::{
@@ -33,7 +33,7 @@ pub use plan::{
 };
 
 /// The function a MetricsApp asks for, in plain terms (no Kubernetes, no SDK types).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DesiredFunction {
     /// The AWS function name (the controller derives it from the MetricsApp).
     pub name: String,
@@ -63,7 +63,7 @@ pub struct DesiredFunction {
 }
 
 /// Where the deployment package comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Code {
     /// A zip in S3. Without `object_version` the newest object under the key is used,
     /// and a new upload under the same key is detected by its version id or ETag.
@@ -77,14 +77,14 @@ pub enum Code {
 }
 
 /// The instruction set the function runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Architecture {
     X86_64,
     Arm64,
 }
 
 /// A DynamoDB stream event source mapping.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamTrigger {
     /// The table's `LatestStreamArn`.
     pub stream_arn: String,
@@ -103,14 +103,14 @@ pub struct StreamTrigger {
 }
 
 /// Where a new mapping starts reading the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StartingPosition {
     TrimHorizon,
     Latest,
 }
 
 /// A function URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FunctionUrl {
     pub auth_type: UrlAuth,
     /// CORS `AllowOrigins`; empty sends no CORS configuration.
@@ -118,7 +118,7 @@ pub struct FunctionUrl {
 }
 
 /// Who may call a function URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UrlAuth {
     /// Callers sign with IAM credentials.
     AwsIam,
@@ -130,7 +130,7 @@ pub enum UrlAuth {
 /// What the operator recorded about this function after earlier passes (the controller
 /// keeps it in the MetricsApp status). Lambda does not tell which S3 object it was
 /// deployed from, nor which tags the operator set, so these must be remembered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Recorded {
     /// Identity of the code last deployed: `version:<id>` or `etag:<etag>` of the S3
     /// object, or the resolved image URI. `None`: not known (an existing function is
@@ -145,7 +145,7 @@ pub struct Recorded {
 }
 
 /// Where the function stands after one reconcile pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FunctionReport {
     pub name: String,
     /// `None` only while AWS has not yet returned it.
@@ -171,10 +171,13 @@ pub struct FunctionReport {
     pub settled: bool,
     /// What AWS is still doing, one phrase each (for the condition message).
     pub waiting: Vec<String>,
+    /// Set when the pass found the function settled: hand the report to
+    /// [`reconcile_since`] for a next pass of one read.
+    pub fingerprint: Option<crate::Fingerprint>,
 }
 
 /// The stream trigger as Lambda reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MappingReport {
     pub uuid: String,
     /// `Creating`, `Enabled`, `Updating`, ...
@@ -183,7 +186,7 @@ pub struct MappingReport {
 
 /// One change the operator made to a function. `Display` says it in the words of an
 /// Event message, e.g. "configuration updated: memory, timeout".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Change {
     /// The function did not exist and was created.
     Created,
@@ -223,7 +226,7 @@ pub enum Change {
 }
 
 /// The outcome of deleting a MetricsApp, as far as one function is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Deletion {
     /// `Retain`: the function was left in place.
     Retained,

@@ -25,6 +25,7 @@ use super::{
     Architecture, Change, Code, DesiredFunction, Error, FunctionUrl, Owner, Recorded,
     StreamTrigger, UrlAuth,
 };
+use crate::Fingerprint;
 use crate::table::ownership::{Ownership, owner_tags, ownership};
 
 /// One call (or short sequence of calls on one resource) that moves the function
@@ -138,6 +139,24 @@ impl Plan {
     pub fn is_settled(&self) -> bool {
         self.steps.is_empty() && self.later.is_empty() && self.waiting.is_empty()
     }
+}
+
+/// What a settled pass compared, as one number: the spec, the owner, the record, and
+/// the part of `actual` that GetFunction returns (the stream mappings and the URL left
+/// out, as the one-read check does not read them).
+pub fn fingerprint(
+    desired: &DesiredFunction,
+    owner: &Owner,
+    adopt: bool,
+    recorded: &Recorded,
+    actual: &ActualFunction,
+) -> Fingerprint {
+    let described = ActualFunction {
+        mappings: Vec::new(),
+        url: None,
+        ..actual.clone()
+    };
+    Fingerprint::of(&(desired, owner, adopt, recorded, described))
 }
 
 impl Step {

@@ -9,7 +9,7 @@ use aws_smithy_types::DateTime;
 use super::{Billing, Capacity, StreamView};
 
 /// One existing table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ActualTable {
     pub name: String,
     pub arn: Option<String>,
@@ -43,7 +43,7 @@ impl ActualTable {
 }
 
 /// The table's time-to-live setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TimeToLive {
     Disabled,
     Enabled(String),
@@ -55,7 +55,7 @@ pub enum TimeToLive {
 }
 
 /// The key layout of a table: its primary key, key attribute types and indexes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Layout {
     /// `(attribute, HASH | RANGE)` in key order.
     pub key_schema: Vec<(String, String)>,
@@ -66,7 +66,7 @@ pub struct Layout {
 }
 
 /// The layout of one global secondary index.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct IndexLayout {
     /// `(attribute, HASH | RANGE)` in key order.
     pub key_schema: Vec<(String, String)>,

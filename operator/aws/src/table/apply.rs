@@ -3,8 +3,6 @@
 //! then apply the planned steps (at most one UpdateTable per pass) and report where it
 //! stands.
 
-use std::collections::BTreeSet;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder;
@@ -16,10 +14,11 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_types::error::operation::BuildError;
 
 use super::actual::ActualTable;
-use super::describe::{Read, describe, stream_arn};
+use super::describe::{Read, describe, describe_table, stream_arn};
 use super::ownership::{Ownership, owner_tags, ownership};
 use super::plan::{
-    BillingUpdate, Start, Step, managed_tags, plan, start, validate, waiting_on, wanted_tags,
+    BillingUpdate, Start, Step, fingerprint, managed_tags, plan, start, validate, waiting_on,
+    wanted_tags,
 };
 use super::{
     Billing, Change, DesiredTable, Error, Owner, StreamView, TableRecord, TableReport, layout,
@@ -60,7 +59,32 @@ pub async fn reconcile(
                 })?,
         },
     };
-    update(client, desired, owner, adopt, &record.managed_tags, actual).await
+    update(client, desired, owner, adopt, record, actual).await
+}
+
+/// Like [`reconcile`], but first checks with DescribeTable alone whether anything it
+/// returns, or the spec, the owner or the record, changed since `last` (a settled
+/// report of this table, carrying its [`TableReport::fingerprint`]). Nothing changed:
+/// `last` again, after one read. Otherwise, or without a fingerprint, a full pass.
+/// Tags, TTL and point-in-time recovery changed behind the operator's back are not
+/// seen by the check: the controller runs a full pass on its own period for them.
+pub async fn reconcile_since(
+    client: &Client,
+    desired: &DesiredTable,
+    owner: &Owner,
+    adopt: bool,
+    record: &TableRecord,
+    last: &TableReport,
+) -> Result<TableReport, Error> {
+    if let Some(seen) = last.fingerprint {
+        validate(desired, owner)?;
+        if let Some(actual) = describe_table(client, &desired.name).await?
+            && fingerprint(desired, owner, adopt, record, &actual) == seen
+        {
+            return Ok(last.clone());
+        }
+    }
+    reconcile(client, desired, owner, adopt, record).await
 }
 
 async fn update(
@@ -68,9 +92,10 @@ async fn update(
     desired: &DesiredTable,
     owner: &Owner,
     adopt: bool,
-    managed: &BTreeSet<String>,
+    record: &TableRecord,
     mut actual: ActualTable,
 ) -> Result<TableReport, Error> {
+    let managed = &record.managed_tags;
     let mut changes = Vec::new();
     let adopting = match ownership(&actual.tags, owner) {
         Ownership::Ours => false,
@@ -85,6 +110,7 @@ async fn update(
                 changes,
                 settled: false,
                 managed_tags: managed_tags(desired),
+                fingerprint: None,
             });
         }
         Ownership::Unowned if adopt => true,
@@ -138,8 +164,10 @@ async fn update(
     if !waiting.is_empty() {
         tracing::debug!(table = %actual.name, waiting = ?waiting, "table not settled");
     }
+    let settled = changes.is_empty() && waiting.is_empty() && actual.is_active();
     Ok(TableReport {
-        settled: changes.is_empty() && waiting.is_empty() && actual.is_active(),
+        fingerprint: settled.then(|| fingerprint(desired, owner, adopt, record, &actual)),
+        settled,
         name: actual.name,
         arn: actual.arn,
         stream_arn: stream,
@@ -200,6 +228,7 @@ async fn create(
         // TTL and point-in-time recovery can only be set once the table is ACTIVE.
         settled: false,
         managed_tags: managed_tags(desired),
+        fingerprint: None,
     }))
 }
 

@@ -1,7 +1,8 @@
 //! Reads a table from AWS into an [`ActualTable`]: DescribeTable, then (at once, as
 //! they do not depend on each other) ListTagsOfResource and, for an ACTIVE table when
 //! asked, DescribeTimeToLive and DescribeContinuousBackups. Before ACTIVE nothing can be
-//! changed, so there is nothing to compare them with.
+//! changed, so there is nothing to compare them with. [`describe_table`] is the first
+//! read alone, for a pass that only checks nothing changed (see `Fingerprint`).
 
 use std::collections::BTreeMap;
 
@@ -31,19 +32,9 @@ pub async fn describe(
     name: &str,
     read: Read,
 ) -> Result<Option<ActualTable>, Error> {
-    let output = match client.describe_table().table_name(name).send().await {
-        Ok(output) => output,
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-            return Ok(None);
-        }
-        Err(e) => return Err(Error::from_sdk("DescribeTable", name, e)),
+    let Some(mut table) = describe_table(client, name).await? else {
+        return Ok(None);
     };
-    let description = output.table().ok_or_else(|| Error::UnexpectedResponse {
-        operation: "DescribeTable",
-        table: name.to_owned(),
-        missing: "the table description",
-    })?;
-    let mut table = from_description(name, description);
     let arn = table.arn.clone().ok_or_else(|| Error::UnexpectedResponse {
         operation: "DescribeTable",
         table: name.to_owned(),
@@ -71,6 +62,24 @@ pub async fn describe(
     table.time_to_live = time_to_live;
     table.point_in_time_recovery = point_in_time_recovery;
     Ok(Some(table))
+}
+
+/// What DescribeTable alone tells of the table named `name` (tags, TTL and
+/// point-in-time recovery left unread), or `None` when it does not exist.
+pub async fn describe_table(client: &Client, name: &str) -> Result<Option<ActualTable>, Error> {
+    let output = match client.describe_table().table_name(name).send().await {
+        Ok(output) => output,
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::from_sdk("DescribeTable", name, e)),
+    };
+    let description = output.table().ok_or_else(|| Error::UnexpectedResponse {
+        operation: "DescribeTable",
+        table: name.to_owned(),
+        missing: "the table description",
+    })?;
+    Ok(Some(from_description(name, description)))
 }
 
 /// The parts of an [`ActualTable`] that DescribeTable tells; tags, TTL and

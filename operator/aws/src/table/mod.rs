@@ -21,7 +21,7 @@ mod plan;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use actual::{ActualTable, IndexLayout, Layout, TimeToLive};
-pub use apply::reconcile;
+pub use apply::{reconcile, reconcile_since};
 pub use delete::delete;
 pub use error::{AwsError, Error};
 pub use metrics_app_table::Capacity;
@@ -33,7 +33,7 @@ pub use plan::{BillingUpdate, Step, plan, waiting_on};
 pub const RECREATE_ANNOTATION: &str = "metricsapp.dev/recreate-table";
 
 /// The table a MetricsApp asks for, in plain terms (no Kubernetes, no SDK types).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DesiredTable {
     pub name: String,
     pub billing: Billing,
@@ -50,7 +50,7 @@ pub struct DesiredTable {
 /// it in the MetricsApp's status). AWS alone cannot tell "never created" from "created,
 /// then deleted behind our back": without this record a lost table would be silently
 /// re-created empty, and tags set by others would be indistinguishable from ours.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TableRecord {
     /// ARN of the table the operator created or adopted; `Some` means "this table
     /// existed and was ours", so its absence is [`Error::TableLost`].
@@ -66,7 +66,7 @@ pub struct TableRecord {
 }
 
 /// How the table is billed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Billing {
     /// `PAY_PER_REQUEST`.
     OnDemand,
@@ -75,7 +75,7 @@ pub enum Billing {
 }
 
 /// What a table stream carries for each change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamView {
     KeysOnly,
     NewImage,
@@ -85,7 +85,7 @@ pub enum StreamView {
 
 /// The MetricsApp that owns a table, written on the table as tags so that a table made
 /// by someone else is never mistaken for ours.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Owner {
     pub namespace: String,
     pub name: String,
@@ -93,7 +93,7 @@ pub struct Owner {
 }
 
 /// What to do with the table when its MetricsApp is deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeletionPolicy {
     /// Leave the table and its items in place.
     Retain,
@@ -102,7 +102,7 @@ pub enum DeletionPolicy {
 }
 
 /// Where the table stands after one reconcile pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TableReport {
     pub name: String,
     /// `None` only while AWS has not yet returned it.
@@ -122,12 +122,15 @@ pub struct TableReport {
     /// The user tag keys the operator now manages (the keys of the spec's tags), to
     /// keep as [`TableRecord::managed_tags`] for the next pass.
     pub managed_tags: BTreeSet<String>,
+    /// Set when the pass found the table settled and changed nothing: hand the report
+    /// to [`reconcile_since`] for a next pass of one read.
+    pub fingerprint: Option<crate::Fingerprint>,
 }
 
 /// One change the operator makes (or made) to a table. `Display` says it in the
 /// words of an Event message, e.g.
 /// "billing mode PAY_PER_REQUEST → PROVISIONED (read 5, write 5)".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Change {
     /// The table did not exist and was created.
     Created,
@@ -155,7 +158,7 @@ pub enum Change {
 }
 
 /// The outcome of deleting a MetricsApp, as far as its table is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Deletion {
     /// `Retain`: the table and its items were left in place.
     Retained,

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::actual::{ActualTable, TimeToLive};
 use super::{Billing, Capacity, Change, DesiredTable, Error, Owner, StreamView, TableRecord};
+use crate::Fingerprint;
 
 /// Where a pass starts, from what DescribeTable found and what the operator recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +151,25 @@ pub fn plan(
         steps.extend(stream(desired.stream, actual.stream));
     }
     steps
+}
+
+/// What a settled pass compared, as one number: the spec, the owner, the record, and
+/// the part of `actual` that DescribeTable returns (tags, TTL and point-in-time
+/// recovery left out, as the one-read check does not read them).
+pub fn fingerprint(
+    desired: &DesiredTable,
+    owner: &Owner,
+    adopt: bool,
+    record: &TableRecord,
+    actual: &ActualTable,
+) -> Fingerprint {
+    let described = ActualTable {
+        tags: BTreeMap::new(),
+        time_to_live: None,
+        point_in_time_recovery: None,
+        ..actual.clone()
+    };
+    Fingerprint::of(&(desired, owner, adopt, record, described))
 }
 
 /// What AWS is still doing that keeps the table from matching the spec, one phrase
