@@ -137,6 +137,22 @@ async fn describe(client: &Client, name: &str) -> Described {
     }
 }
 
+/// Point-in-time recovery turned off behind the operator's back.
+async fn pitr_off_by_hand(client: &Client, name: &str) {
+    client
+        .update_continuous_backups()
+        .table_name(name)
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn pitr_enabled(client: &Client, name: &str) -> bool {
     client
         .describe_continuous_backups()
@@ -795,18 +811,7 @@ async fn drift_made_behind_the_operators_back_is_reverted_and_reported() {
         .send()
         .await
         .unwrap();
-    client
-        .update_continuous_backups()
-        .table_name(&name)
-        .point_in_time_recovery_specification(
-            PointInTimeRecoverySpecification::builder()
-                .point_in_time_recovery_enabled(false)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    pitr_off_by_hand(&client, &name).await;
 
     let changes = settle(&client, &desired, &owner).await;
     assert_eq!(
@@ -906,18 +911,7 @@ async fn the_one_read_check_reverts_what_describe_table_shows_and_leaves_the_res
 
     // Point-in-time recovery turned off by hand does not show in DescribeTable: the one
     // read does not see it, the next full pass does.
-    client
-        .update_continuous_backups()
-        .table_name(&name)
-        .point_in_time_recovery_specification(
-            PointInTimeRecoverySpecification::builder()
-                .point_in_time_recovery_enabled(false)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    pitr_off_by_hand(&client, &name).await;
     let unseen = reconcile_since(&client, &desired, &owner, false, &record, &settled)
         .await
         .unwrap();

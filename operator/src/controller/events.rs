@@ -157,7 +157,12 @@ pub(super) async fn publish(
         action: action.into(),
         secondary: None,
     };
-    if let Err(error) = ctx.recorder.publish(&event, &app.object_ref(&())).await {
+    if let Err(error) = ctx
+        .recorder
+        .recorder()
+        .publish(&event, &app.object_ref(&()))
+        .await
+    {
         warn!(app = %key(app), %error, %reason, "could not publish Event");
     }
 }

@@ -31,7 +31,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
@@ -45,6 +45,7 @@ use self::cleanup::cleanup;
 use self::events::publish_failures;
 use self::functions::reconcile_functions;
 pub(crate) use self::memory::Memory;
+use self::recorder::IdleRecorder;
 use self::table_part::reconcile_table;
 
 pub mod children;
@@ -53,6 +54,7 @@ mod events;
 mod failures;
 mod functions;
 mod memory;
+mod recorder;
 mod table_part;
 
 use crate::crd::{MetricsApp, MetricsAppStatus};
@@ -139,7 +141,7 @@ pub fn caches() -> (Caches, CacheWriters) {
 pub struct Context {
     pub client: Client,
     pub aws: AwsClients,
-    pub recorder: Recorder,
+    pub recorder: IdleRecorder,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
     pub caches: Caches,
@@ -170,7 +172,7 @@ impl Context {
             instance,
         };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: IdleRecorder::new(client.clone(), reporter),
             client,
             aws,
             metrics,
@@ -262,6 +264,7 @@ fn key(app: &MetricsApp) -> String {
 /// One reconcile pass for `app` (the function the `Controller` calls).
 pub async fn reconcile(app: Arc<MetricsApp>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile_started();
+    ctx.recorder.forget_if_idle();
     let namespace = app
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
