@@ -1,24 +1,31 @@
 //! Prometheus metrics of the HTTP service: requests by route and status, and latency.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// A label value: a method or route template, shared rather than copied, so counting a
+/// request allocates nothing once its series exists.
+pub type LabelValue = Arc<str>;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: LabelValue,
     /// The route template (`/api/v1/activities/{id}`), never the raw path, so ids do not
     /// explode the number of series.
-    pub route: String,
+    pub route: LabelValue,
     pub status: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
-    pub route: String,
+    pub method: LabelValue,
+    pub route: LabelValue,
 }
 
 fn latency_histogram() -> Histogram {
@@ -31,6 +38,9 @@ pub struct HttpMetrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    /// The label values seen so far (methods and route templates: a handful), each
+    /// made once.
+    values: RwLock<HashMap<Box<str>, LabelValue>>,
 }
 
 impl Default for HttpMetrics {
@@ -53,25 +63,41 @@ impl Default for HttpMetrics {
             registry,
             requests,
             duration,
+            values: RwLock::default(),
         }
     }
 }
 
 impl HttpMetrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = self.value(method);
+        let route = self.value(route);
+        let labels = RouteLabels { method, route };
+        self.duration.get_or_create(&labels).observe(seconds);
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
+                method: labels.method,
+                route: labels.route,
                 status,
             })
             .inc();
-        self.duration
-            .get_or_create(&RouteLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-            })
-            .observe(seconds);
+    }
+
+    fn value(&self, text: &str) -> LabelValue {
+        let known = self
+            .values
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(text)
+            .cloned();
+        known.unwrap_or_else(|| {
+            self.values
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(text.into())
+                .or_insert_with(|| text.into())
+                .clone()
+        })
     }
 
     /// The OpenMetrics text exposition.

@@ -357,7 +357,7 @@ impl EmbeddedStore {
     fn read<T, F>(&self, work: F) -> BoxFuture<'static, Result<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
+        F: FnOnce(&Database) -> Result<T, redb::Error>,
     {
         let result = work(&self.db).map_err(|e| Error::Store(e.into()));
         Box::pin(std::future::ready(result))
@@ -400,12 +400,11 @@ impl EmbeddedStore {
     where
         T: serde::de::DeserializeOwned + Send + 'static,
     {
-        let id = id.to_owned();
-        self.read(move |db| {
+        self.read(|db| {
             let txn = db.begin_read()?;
             let records = txn.open_table(table)?;
             records
-                .get(id.as_str())?
+                .get(id)?
                 .map(|bytes| decode(bytes.value()))
                 .transpose()
         })
@@ -419,13 +418,11 @@ impl EmbeddedStore {
         table: TableDefinition<'static, &'static str, &'static [u8]>,
         id: &str,
     ) -> BoxFuture<'static, Result<Option<Vec<u8>>>> {
-        let id = id.to_owned();
-        self.read(move |db| {
+        // Read in place (see `read`): the id is borrowed, not copied.
+        self.read(|db| {
             let txn = db.begin_read()?;
             let records = txn.open_table(table)?;
-            Ok(records
-                .get(id.as_str())?
-                .map(|bytes| bytes.value().to_vec()))
+            Ok(records.get(id)?.map(|bytes| bytes.value().to_vec()))
         })
     }
 }

@@ -1,31 +1,25 @@
-//! The app's own per-request middleware (metrics, timeout) as plain tower services.
+//! The app's own per-request middleware (metrics, timeout, security headers) as plain
+//! tower services.
 //!
 //! `axum::middleware::from_fn` boxes the rest of the stack into a fresh `Next` and clones
-//! the whole app state on every request; these hold only what they use and call the inner
-//! service directly, which matters on the cheapest requests.
+//! the whole app state on every request; these hold only what they use, call the inner
+//! service in place (no clone of the rest of the stack per request) and return named
+//! futures (no allocation per request), which matters on the cheapest requests.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use crate::error::Error;
 use crate::metrics::HttpMetrics;
-
-type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-/// Calls a clone of `inner` and leaves the clone that was polled ready in its place, as
-/// tower requires of services that are cloned per call.
-fn take_ready<S: Clone>(inner: &mut S) -> S {
-    let clone = inner.clone();
-    std::mem::replace(inner, clone)
-}
 
 /// Counts each answered request by method, route template and status, and observes its
 /// latency.
@@ -53,13 +47,12 @@ pub struct RecordMetrics<S> {
 
 impl<S> Service<Request> for RecordMetrics<S>
 where
-    S: Service<Request, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request, Error = Infallible>,
     S::Response: IntoResponse,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = ResponseFuture;
+    type Future = RecordMetricsFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -68,19 +61,56 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().cloned();
         let method = request.method().clone();
-        let metrics = self.metrics.clone();
-        let started = Instant::now();
-        let answer = take_ready(&mut self.inner).call(request);
-        Box::pin(async move {
-            let response = answer.await?.into_response();
-            metrics.observe(
-                method.as_str(),
-                route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        RecordMetricsFuture {
+            answer: self.inner.call(request),
+            observed: Some(Observed {
+                metrics: self.metrics.clone(),
+                method,
+                route,
+                started: Instant::now(),
+            }),
+        }
+    }
+}
+
+/// What [`RecordMetricsFuture`] records once the response is there.
+struct Observed {
+    metrics: Arc<HttpMetrics>,
+    method: Method,
+    route: Option<MatchedPath>,
+    started: Instant,
+}
+
+pin_project_lite::pin_project! {
+    pub struct RecordMetricsFuture<F> {
+        #[pin]
+        answer: F,
+        observed: Option<Observed>,
+    }
+}
+
+impl<F, R> Future for RecordMetricsFuture<F>
+where
+    F: Future<Output = Result<R, Infallible>>,
+    R: IntoResponse,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.answer.poll(cx))?.into_response();
+        if let Some(observed) = this.observed.take() {
+            observed.metrics.observe(
+                observed.method.as_str(),
+                observed
+                    .route
+                    .as_ref()
+                    .map_or("unmatched", MatchedPath::as_str),
                 response.status().as_u16(),
-                started.elapsed().as_secs_f64(),
+                observed.started.elapsed().as_secs_f64(),
             );
-            Ok(response)
-        })
+        }
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -109,29 +139,59 @@ pub struct Timeout<S> {
 
 impl<S> Service<Request> for Timeout<S>
 where
-    S: Service<Request, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request, Error = Infallible>,
     S::Response: IntoResponse,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = ResponseFuture;
+    type Future = TimeoutFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let limit = self.limit;
-        let answer = take_ready(&mut self.inner).call(request);
-        Box::pin(async move {
-            Ok(match tokio::time::timeout(limit, answer).await {
-                Ok(response) => response?.into_response(),
-                Err(_) => Error::Timeout {
-                    seconds: limit.as_secs(),
-                }
-                .into_response(),
-            })
-        })
+        TimeoutFuture {
+            answer: tokio::time::timeout(self.limit, self.inner.call(request)),
+            seconds: self.limit.as_secs(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        answer: tokio::time::Timeout<F>,
+        seconds: u64,
+    }
+}
+
+impl<F, R> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<R, Infallible>>,
+    R: IntoResponse,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        Poll::Ready(Ok(match ready!(this.answer.poll(cx)) {
+            Ok(response) => response?.into_response(),
+            Err(_) => Error::Timeout {
+                seconds: *this.seconds,
+            }
+            .into_response(),
+        }))
+    }
+}
+
+/// Adds each of `headers` a response does not set itself: one pass over the response, in
+/// place of a layer (and a future) per header.
+pub fn add_missing(response: &mut Response, headers: &[(HeaderName, HeaderValue)]) {
+    let map = response.headers_mut();
+    for (name, value) in headers {
+        if !map.contains_key(name) {
+            map.insert(name.clone(), value.clone());
+        }
     }
 }

@@ -23,12 +23,12 @@ use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -199,21 +199,8 @@ fn with_middleware(routes: Router<AppState>, state: &AppState) -> Router<AppStat
                 metrics: state.metrics.clone(),
             })
             .layer(CatchPanicLayer::custom(|_| Error::Panic.into_response()))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                SECURITY_HEADERS[0].0.clone(),
-                HeaderValue::from_static(SECURITY_HEADERS[0].1),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                SECURITY_HEADERS[1].0.clone(),
-                HeaderValue::from_static(SECURITY_HEADERS[1].1),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                SECURITY_HEADERS[2].0.clone(),
-                HeaderValue::from_static(SECURITY_HEADERS[2].1),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                SECURITY_HEADERS[3].0.clone(),
-                HeaderValue::from_static(SECURITY_HEADERS[3].1),
+            .layer(MapResponseLayer::new(
+                with_security_headers as fn(axum::response::Response) -> axum::response::Response,
             ))
             .layer(cors)
             .layer(DefaultBodyLimit::max(state.settings.body_limit))
@@ -236,16 +223,30 @@ fn with_middleware(routes: Router<AppState>, state: &AppState) -> Router<AppStat
 
 /// Headers on every response: pages load nothing but this app's own stylesheet (no
 /// script at all), nothing may frame them, and no response is type-sniffed.
-const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+static SECURITY_HEADERS: [(header::HeaderName, HeaderValue); 4] = [
     (
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
     ),
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::X_FRAME_OPTIONS, "DENY"),
-    (header::REFERRER_POLICY, "same-origin"),
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    ),
 ];
+
+/// [`SECURITY_HEADERS`] on `response`, where it does not set them itself.
+fn with_security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    middleware::add_missing(&mut response, &SECURITY_HEADERS);
+    response
+}
 
 /// Request ids unique across processes without a random draw per request: a random
 /// per-process prefix and a counter.
@@ -268,7 +269,19 @@ impl Default for RequestIds {
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HeaderValue::try_from(format!("{}-{n:08x}", self.prefix))
+        // `{prefix}-{n:08x}`, written without the formatting machinery: this runs on
+        // every request.
+        let mut id = [0u8; 16 + 1 + 16];
+        let prefix = self.prefix.as_bytes();
+        id[..prefix.len()].copy_from_slice(prefix);
+        id[prefix.len()] = b'-';
+        let digits = (16 - (n.leading_zeros() / 4) as usize).max(8);
+        let start = prefix.len() + 1;
+        for (i, byte) in id[start..start + digits].iter_mut().enumerate() {
+            let nibble = (n >> (4 * (digits - 1 - i))) & 0xf;
+            *byte = b"0123456789abcdef"[nibble as usize];
+        }
+        HeaderValue::from_bytes(&id[..start + digits])
             .ok()
             .map(RequestId::new)
     }
@@ -304,6 +317,20 @@ mod tests {
 
     async fn panics() -> &'static str {
         panic!("a bug in a handler")
+    }
+
+    #[test]
+    fn request_ids_are_the_prefix_and_the_counter_in_hex() {
+        let mut ids = RequestIds::default();
+        let request = axum::http::Request::new(());
+        for n in [0u64, 1, 0xabc, 0xffff_ffff, 0x1_0000_0000, u64::MAX] {
+            ids.next.store(n, std::sync::atomic::Ordering::Relaxed);
+            let id = ids.make_request_id(&request).expect("an id");
+            assert_eq!(
+                id.header_value().to_str().expect("ASCII"),
+                format!("{}-{n:08x}", ids.prefix)
+            );
+        }
     }
 
     #[tokio::test]

@@ -177,6 +177,14 @@ pub struct GuardService<S> {
 
 type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
+/// What the guard answers: the inner service's response (public and JSON routes, checked
+/// before the call), a refusal, or a page's checks and response (they may read the form
+/// body, so they run in a future of their own).
+pub type GuardFuture<F, R> = futures::future::Either<
+    futures::future::MapOk<F, fn(R) -> Response>,
+    futures::future::Either<futures::future::Ready<Result<Response, Infallible>>, ResponseFuture>,
+>;
+
 impl<S> Service<Request> for GuardService<S>
 where
     S: Service<Request, Error = Infallible> + Clone + Send + 'static,
@@ -185,17 +193,34 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = ResponseFuture;
+    type Future = GuardFuture<S::Future, S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let guard = self.guard.clone();
-        Box::pin(async move { Ok(guarded(guard, inner, request).await) })
+        use futures::TryFutureExt;
+        use futures::future::{Either, ready};
+        let respond: fn(S::Response) -> Response = IntoResponse::into_response;
+        let kind = route(request.uri().path());
+        let request = match kind {
+            Route::Public => request,
+            Route::Api | Route::Items => match check_json(&self.guard, kind, request) {
+                Ok(request) => request,
+                Err(error) => return Either::Right(Either::Left(ready(Ok(error.into_response())))),
+            },
+            Route::Page | Route::SignIn => {
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                let guard = self.guard.clone();
+                return Either::Right(Either::Right(Box::pin(async move {
+                    Ok(guarded_page(guard, inner, kind, request).await)
+                })));
+            }
+        };
+        // Checked already: the inner service is called in place, not a clone of it.
+        Either::Left(self.inner.call(request).map_ok(respond))
     }
 }
 
@@ -318,15 +343,13 @@ async fn check_form_token(
     }
 }
 
-async fn guarded<S>(guard: Arc<Guard>, mut inner: S, request: Request) -> Response
+/// The guard of a page or the sign-in form: who is asking, CSRF (a form post's token,
+/// read from its body), the write limit, and the page context its handler renders with.
+async fn guarded_page<S>(guard: Arc<Guard>, mut inner: S, kind: Route, request: Request) -> Response
 where
     S: Service<Request, Error = Infallible>,
     S::Response: IntoResponse,
 {
-    let kind = route(request.uri().path());
-    if kind == Route::Public {
-        return call(&mut inner, request).await;
-    }
     let (parts, body) = request.into_parts();
     let peer = parts
         .extensions
@@ -356,17 +379,6 @@ where
             return Ok(Request::from_parts(parts, body));
         }
         match kind {
-            Route::Api | Route::Items => {
-                if has_body(&body) && !is_json(&parts.headers) {
-                    return Err(Error::UnsupportedMediaType);
-                }
-                caller.may_read()?;
-                if kind == Route::Items {
-                    caller.may_write_items()?;
-                }
-                guard.check_rate(&caller, peer)?;
-                Ok(Request::from_parts(parts, body))
-            }
             Route::Page | Route::SignIn => {
                 same_site_post(&guard, &parts)?;
                 if kind == Route::Page {
@@ -376,7 +388,7 @@ where
                 let expected = csrf_cookie.as_deref();
                 check_form_token(&guard, parts, body, expected).await
             }
-            Route::Public => Ok(Request::from_parts(parts, body)),
+            Route::Api | Route::Items | Route::Public => Ok(Request::from_parts(parts, body)),
         }
     }
     .await;
@@ -399,6 +411,39 @@ where
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The checks of the JSON routes (`/api/*`, `/picus/*`): the request again, with its
+/// caller, or the refusal. They need nothing of the body but its media type, so they run
+/// before the inner service is called, without what only pages need (the CSRF token and
+/// its cookie, the page context), which would cost a random draw per API call.
+fn check_json(guard: &Guard, kind: Route, request: Request) -> Result<Request, Error> {
+    let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    let now = chrono::Utc::now().timestamp().max(0).unsigned_abs();
+    let caller = guard.auth.identify(
+        &parts.headers,
+        peer.map(|p| p.ip()),
+        cookie(&parts.headers, session::COOKIE),
+        now,
+    );
+    let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if writes && has_body(&body) && !is_json(&parts.headers) {
+        return Err(Error::UnsupportedMediaType);
+    }
+    caller.may_read()?;
+    if writes {
+        if kind == Route::Items {
+            caller.may_write_items()?;
+        }
+        guard.check_rate(&caller, peer)?;
+    }
+    let mut request = Request::from_parts(parts, body);
+    request.extensions_mut().insert(caller);
+    Ok(request)
 }
 
 async fn call<S>(inner: &mut S, request: Request) -> Response
