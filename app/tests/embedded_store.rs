@@ -1,7 +1,14 @@
-//! What only the embedded store has: one process per file, and writes committed in
-//! groups when many arrive at once.
+//! What only the embedded store has: one process per file, writes committed in groups
+//! when many arrive at once, and reads by id from a snapshot shared until the next
+//! commit.
+
+mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
 
 use chrono::{NaiveDate, Utc};
 use metrics_app::activity::{Activity, ActivityFields};
@@ -95,4 +102,181 @@ async fn a_filter_that_matches_little_answers_after_a_bounded_read_with_a_cursor
         .expect("list");
     assert_eq!(second.activities, vec![wanted]);
     assert_eq!(second.next, None);
+}
+
+/// Reads `id` over and over until `stop`, so the shared read snapshot is always in use
+/// (and would be the one a careless read reused) while the test writes.
+fn keep_reading(
+    store: Arc<EmbeddedStore>,
+    id: String,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..3)
+        .map(|_| {
+            let (store, id, stop) = (store.clone(), id.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    store.get_activity(&id).await.expect("read");
+                    store.get_item_json(&id).await.expect("read");
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_right_after_a_write_sees_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open"));
+    let warm = activity(0);
+    store.create_activity(&warm).await.expect("create");
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers = keep_reading(store.clone(), warm.id.clone(), stop.clone());
+    for n in 1..60 {
+        let created = activity(n);
+        store.create_activity(&created).await.expect("create");
+        assert_eq!(
+            store.get_activity(&created.id).await.expect("read"),
+            Some(created.clone())
+        );
+        let json = store
+            .get_activity_json(&created.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(
+            serde_json::from_slice::<Activity>(&json).expect("json"),
+            created
+        );
+
+        let mut fields = created.fields.clone();
+        fields.hours = 2.5;
+        fields.customer = format!("moved {n}");
+        let replaced = store
+            .replace_activity(&created.id, &fields, Utc::now())
+            .await
+            .expect("replace")
+            .expect("found");
+        assert_eq!(replaced.fields, fields);
+        assert_eq!(
+            store.get_activity(&created.id).await.expect("read"),
+            Some(replaced.clone())
+        );
+        let json = store
+            .get_activity_json(&created.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(
+            serde_json::from_slice::<Activity>(&json).expect("json"),
+            replaced
+        );
+
+        assert!(store.delete_activity(&created.id).await.expect("delete"));
+        assert_eq!(store.get_activity(&created.id).await.expect("read"), None);
+        assert_eq!(
+            store.get_activity_json(&created.id).await.expect("read"),
+            None
+        );
+
+        let key = format!("item-{n}");
+        let item = |data: &str| json!({"Data": data}).as_object().cloned().expect("object");
+        store.put_item(&key, &item("first")).await.expect("put");
+        assert_eq!(
+            store.get_item(&key).await.expect("read"),
+            Some(item("first"))
+        );
+        store.put_item(&key, &item("second")).await.expect("put");
+        assert_eq!(
+            store.get_item(&key).await.expect("read"),
+            Some(item("second"))
+        );
+        let json = store
+            .get_item_json(&key)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&json).expect("json"),
+            json!({"Data": "second"})
+        );
+        assert!(store.delete_item(&key).await.expect("delete"));
+        assert_eq!(store.get_item(&key).await.expect("read"), None);
+        assert_eq!(store.get_item_json(&key).await.expect("read"), None);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.expect("reader");
+    }
+    // The snapshot does not keep the file open once the store is gone.
+    drop(store);
+    let reopened = EmbeddedStore::open(dir.path()).expect("reopen");
+    assert_eq!(
+        reopened.get_activity(&warm.id).await.expect("read"),
+        Some(warm)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_http_a_read_right_after_a_write_sees_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("open"));
+    let app = common::router(store.clone());
+    let warm = activity(0);
+    store.create_activity(&warm).await.expect("create");
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers = keep_reading(store.clone(), warm.id.clone(), stop.clone());
+    let body = |customer: &str, hours: f64| {
+        json!({"customer": customer, "project": "Data", "engineer": "ada",
+               "date": "2026-11-20", "hours": hours, "description": ""})
+        .to_string()
+    };
+    for n in 0..20 {
+        let created = common::post(&app, "/api/v1/activities", &body("Acme", 1.0)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let uri = format!(
+            "/api/v1/activities/{}",
+            created.json()["id"].as_str().expect("id")
+        );
+        let read = common::get(&app, &uri).await;
+        assert_eq!((read.status, read.json()), (StatusCode::OK, created.json()));
+
+        let put = common::send(
+            &app,
+            Method::PUT,
+            &uri,
+            Some(&body(&format!("moved {n}"), 3.0)),
+        )
+        .await;
+        assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+        let read = common::get(&app, &uri).await.json();
+        assert_eq!(
+            (read["customer"].clone(), read["hours"].clone()),
+            (json!(format!("moved {n}")), json!(3.0))
+        );
+        assert_eq!(read, put.json());
+
+        let deleted = common::send(&app, Method::DELETE, &uri, None).await;
+        assert!(deleted.status.is_success(), "{}", deleted.text);
+        assert_eq!(common::get(&app, &uri).await.status, StatusCode::NOT_FOUND);
+
+        let put = common::post(&app, "/picus/put", &json!({"Data": n}).to_string())
+            .await
+            .json();
+        let key = put["id"].as_str().expect("id");
+        let read = common::get(&app, &format!("/picus/get/{key}")).await;
+        assert_eq!(
+            (read.status, read.json()),
+            (StatusCode::OK, json!({"id": key, "Data": n}))
+        );
+        let deleted = common::send(&app, Method::DELETE, &format!("/picus/{key}"), None).await;
+        assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+        let gone = common::get(&app, &format!("/picus/get/{key}")).await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.expect("reader");
+    }
 }

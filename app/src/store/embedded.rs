@@ -7,17 +7,23 @@
 //! Writes go through one writer thread that commits whatever writes are waiting in one
 //! transaction (group commit): a disk sync costs the same for one write or a hundred, so
 //! concurrent writers share it instead of queueing for their own.
+//!
+//! Reads by id share one read snapshot ([`Snapshots`]) instead of opening a read
+//! transaction and its table each: the writer thread drops it right after each commit,
+//! so a read that starts after a write has been answered sees that write.
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
+use arc_swap::ArcSwapOption;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 use tokio::sync::oneshot;
 
@@ -54,8 +60,95 @@ const MAX_BATCH: usize = 256;
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
+    // Declared first so a store's snapshot goes before the database does.
+    snapshots: Arc<Snapshots>,
     db: Arc<Database>,
     writer: Arc<Writer>,
+}
+
+/// A table of JSON records by id, opened in a read snapshot.
+type Records = ReadOnlyTable<&'static str, &'static [u8]>;
+
+/// The tables reads by id use, opened once in one read transaction (the tables keep it
+/// alive).
+struct Snapshot {
+    /// [`Snapshots::generation`] when the transaction was begun.
+    generation: u64,
+    activities: Records,
+    items: Records,
+}
+
+/// Which table of a [`Snapshot`] a read by id looks in.
+#[derive(Clone, Copy)]
+enum Table {
+    Activities,
+    Items,
+}
+
+impl Snapshot {
+    fn records(&self, table: Table) -> &Records {
+        match table {
+            Table::Activities => &self.activities,
+            Table::Items => &self.items,
+        }
+    }
+}
+
+/// The read snapshot reads by id share. Beginning a read transaction and opening a
+/// table each cost more than the read itself (about ten allocations and a check of the
+/// table's definition), so reads reuse one until the next commit.
+///
+/// The writer thread calls [`Snapshots::invalidate`] after every commit, before it
+/// answers the writers, so a read that starts after a write was answered never uses a
+/// snapshot from before it: a snapshot counts only while `generation` is the one read
+/// before its transaction was begun. Between commits the snapshot is the latest state
+/// and pins no page a commit has freed; a commit drops it (once the reads using it at
+/// that moment finish) and the next read begins a new one.
+struct Snapshots {
+    current: ArcSwapOption<Snapshot>,
+    /// Commits so far (bumped after each).
+    generation: AtomicU64,
+}
+
+impl Snapshots {
+    fn new() -> Self {
+        Self {
+            current: ArcSwapOption::empty(),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `read` on the current snapshot, beginning one if there is none since the
+    /// last commit.
+    fn read<T>(
+        &self,
+        db: &Database,
+        read: impl FnOnce(&Snapshot) -> Result<T, redb::Error>,
+    ) -> Result<T, redb::Error> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let current = self.current.load();
+        if let Some(snapshot) = current.as_deref()
+            && snapshot.generation == generation
+        {
+            return read(snapshot);
+        }
+        drop(current);
+        let txn = db.begin_read()?;
+        let snapshot = Arc::new(Snapshot {
+            generation,
+            activities: txn.open_table(ACTIVITIES)?,
+            items: txn.open_table(ITEMS)?,
+        });
+        // Should a commit land meanwhile, this one is stale and the next read replaces it.
+        self.current.store(Some(snapshot.clone()));
+        read(&snapshot)
+    }
+
+    /// Marks the snapshot stale and drops it: called after every commit.
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.current.store(None);
+    }
 }
 
 /// A write waiting for the writer thread.
@@ -98,7 +191,7 @@ impl Drop for Writer {
     }
 }
 
-fn write_loop(db: &Database, queue: &mpsc::Receiver<(Write, Reply)>) {
+fn write_loop(db: &Database, snapshots: &Snapshots, queue: &mpsc::Receiver<(Write, Reply)>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -107,7 +200,10 @@ fn write_loop(db: &Database, queue: &mpsc::Receiver<(Write, Reply)>) {
                 Err(_) => break,
             }
         }
-        match commit(db, &batch) {
+        let committed = commit(db, &batch);
+        // Before anyone hears back, so their next read sees what they wrote.
+        snapshots.invalidate();
+        match committed {
             Ok(results) => {
                 for ((_, reply), result) in batch.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
@@ -268,7 +364,10 @@ impl EmbeddedStore {
     /// Recounts every rollup from the activities (`metrics-app rollups rebuild`);
     /// `progress` hears `(done, total)` activities. The store keeps serving reads.
     pub fn rebuild_rollups(&self, progress: &dyn Fn(u64, u64)) -> Result<u64> {
-        rebuild(&self.db, progress).map_err(|e| Error::Store(e.into()))
+        let rebuilt = rebuild(&self.db, progress);
+        // The snapshot would pin the old rollups' pages.
+        self.snapshots.invalidate();
+        rebuilt.map_err(|e| Error::Store(e.into()))
     }
 
     /// Opens (or creates) the store in `data_dir`, creating the directory if needed.
@@ -313,12 +412,19 @@ impl EmbeddedStore {
             tracing::info!(activities = counted, "rollups built");
         }
         let db = Arc::new(db);
+        let snapshots = Arc::new(Snapshots::new());
         let (queue, writes) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("embedded-store-writer".to_owned())
             .spawn({
                 let db = db.clone();
-                move || write_loop(&db, &writes)
+                let snapshots = snapshots.clone();
+                move || {
+                    write_loop(&db, &snapshots, &writes);
+                    // The last handle to the store is going: close the snapshot before
+                    // the database.
+                    snapshots.invalidate();
+                }
             })
             .map_err(|e| failed(e.into()))?;
         let writer = Writer {
@@ -326,6 +432,7 @@ impl EmbeddedStore {
             thread: Mutex::new(Some(thread)),
         };
         Ok(Self {
+            snapshots,
             db,
             writer: Arc::new(writer),
         })
@@ -391,38 +498,32 @@ async fn deleted(written: BoxFuture<'static, Result<Written>>) -> Result<bool> {
 }
 
 impl EmbeddedStore {
-    /// Reads one JSON record by id from `table`.
-    fn get_record<T>(
-        &self,
-        table: TableDefinition<'static, &'static str, &'static [u8]>,
-        id: &str,
-    ) -> BoxFuture<'static, Result<Option<T>>>
+    /// Reads one JSON record by id from `table`, in the shared snapshot.
+    fn get_record<T>(&self, table: Table, id: &str) -> BoxFuture<'static, Result<Option<T>>>
     where
         T: serde::de::DeserializeOwned + Send + 'static,
     {
         self.read(|db| {
-            let txn = db.begin_read()?;
-            let records = txn.open_table(table)?;
-            records
-                .get(id)?
-                .map(|bytes| decode(bytes.value()))
-                .transpose()
+            self.snapshots.read(db, |snapshot| {
+                snapshot
+                    .records(table)
+                    .get(id)?
+                    .map(|bytes| decode(bytes.value()))
+                    .transpose()
+            })
         })
     }
 }
 
 impl EmbeddedStore {
     /// Reads one record's stored JSON by id from `table`, as it is.
-    fn get_json(
-        &self,
-        table: TableDefinition<'static, &'static str, &'static [u8]>,
-        id: &str,
-    ) -> BoxFuture<'static, Result<Option<Vec<u8>>>> {
+    fn get_json(&self, table: Table, id: &str) -> BoxFuture<'static, Result<Option<Vec<u8>>>> {
         // Read in place (see `read`): the id is borrowed, not copied.
         self.read(|db| {
-            let txn = db.begin_read()?;
-            let records = txn.open_table(table)?;
-            Ok(records.get(id)?.map(|bytes| bytes.value().to_vec()))
+            self.snapshots.read(db, |snapshot| {
+                let found = snapshot.records(table).get(id)?;
+                Ok(found.map(|bytes| bytes.value().to_vec()))
+            })
         })
     }
 }
@@ -442,12 +543,12 @@ impl Store for EmbeddedStore {
     }
 
     fn get_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Activity>>> {
-        self.get_record(ACTIVITIES, id)
+        self.get_record(Table::Activities, id)
     }
 
     /// Activities are stored as the API's JSON (`encode` of an [`Activity`]).
     fn get_activity_json<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        self.get_json(ACTIVITIES, id)
+        self.get_json(Table::Activities, id)
     }
 
     fn replace_activity<'a>(
@@ -541,11 +642,11 @@ impl Store for EmbeddedStore {
     }
 
     fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>> {
-        self.get_record(ITEMS, id)
+        self.get_record(Table::Items, id)
     }
 
     fn get_item_json<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        self.get_json(ITEMS, id)
+        self.get_json(Table::Items, id)
     }
 
     fn list_items<'a>(

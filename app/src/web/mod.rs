@@ -26,15 +26,13 @@ use tower::ServiceBuilder;
 use tower::util::MapResponseLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, RequestId};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::middleware::{RecordMetricsLayer, TimeoutLayer};
+use self::middleware::{RecordMetricsLayer, RequestIdLayer, TimeoutLayer};
 use crate::error::Error;
 use crate::metrics::HttpMetrics;
 use crate::store::SharedStore;
@@ -192,8 +190,9 @@ fn with_middleware(routes: Router<AppState>, state: &AppState) -> Router<AppStat
         ServiceBuilder::new()
             // A client's `x-request-id` is kept (or one is made) and returned, so a
             // request can be followed from the client through the logs.
-            .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
-            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(RequestIdLayer {
+                make: RequestIds::default(),
+            })
             .layer(TraceLayer::new_for_http().make_span_with(request_span))
             .layer(RecordMetricsLayer {
                 metrics: state.metrics.clone(),
