@@ -351,17 +351,7 @@ where
     S::Response: IntoResponse,
 {
     let (parts, body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    let now = chrono::Utc::now().timestamp().max(0).unsigned_abs();
-    let caller = guard.auth.identify(
-        &parts.headers,
-        peer.map(|p| p.ip()),
-        cookie(&parts.headers, session::COOKIE),
-        now,
-    );
+    let (peer, caller) = identify(&guard, &parts);
     let csrf_cookie = cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned);
     let secure = served_over_tls(&parts.headers, &parts.uri);
     let context = PageContext {
@@ -413,12 +403,8 @@ where
     response
 }
 
-/// The checks of the JSON routes (`/api/*`, `/picus/*`): the request again, with its
-/// caller, or the refusal. They need nothing of the body but its media type, so they run
-/// before the inner service is called, without what only pages need (the CSRF token and
-/// its cookie, the page context), which would cost a random draw per API call.
-fn check_json(guard: &Guard, kind: Route, request: Request) -> Result<Request, Error> {
-    let (parts, body) = request.into_parts();
+/// Who is asking (token, session cookie or trusted proxy header), and from where.
+fn identify(guard: &Guard, parts: &axum::http::request::Parts) -> (Option<SocketAddr>, Caller) {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -430,6 +416,16 @@ fn check_json(guard: &Guard, kind: Route, request: Request) -> Result<Request, E
         cookie(&parts.headers, session::COOKIE),
         now,
     );
+    (peer, caller)
+}
+
+/// The checks of the JSON routes (`/api/*`, `/picus/*`): the request again, with its
+/// caller, or the refusal. They need nothing of the body but its media type, so they run
+/// before the inner service is called, without what only pages need (the CSRF token and
+/// its cookie, the page context), which would cost a random draw per API call.
+fn check_json(guard: &Guard, kind: Route, request: Request) -> Result<Request, Error> {
+    let (parts, body) = request.into_parts();
+    let (peer, caller) = identify(guard, &parts);
     let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if writes && has_body(&body) && !is_json(&parts.headers) {
         return Err(Error::UnsupportedMediaType);
