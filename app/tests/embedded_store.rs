@@ -125,6 +125,17 @@ fn keep_reading(
         .collect()
 }
 
+/// Both reads by id (decoded, and the stored JSON as it is) find `expected`.
+async fn assert_both_reads(store: &EmbeddedStore, id: &str, expected: Option<&Activity>) {
+    assert_eq!(
+        store.get_activity(id).await.expect("read").as_ref(),
+        expected
+    );
+    let json = store.get_activity_json(id).await.expect("read");
+    let decoded = json.map(|json| serde_json::from_slice::<Activity>(&json).expect("json"));
+    assert_eq!(decoded.as_ref(), expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_read_right_after_a_write_sees_it() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -136,19 +147,7 @@ async fn a_read_right_after_a_write_sees_it() {
     for n in 1..60 {
         let created = activity(n);
         store.create_activity(&created).await.expect("create");
-        assert_eq!(
-            store.get_activity(&created.id).await.expect("read"),
-            Some(created.clone())
-        );
-        let json = store
-            .get_activity_json(&created.id)
-            .await
-            .expect("read")
-            .expect("found");
-        assert_eq!(
-            serde_json::from_slice::<Activity>(&json).expect("json"),
-            created
-        );
+        assert_both_reads(&store, &created.id, Some(&created)).await;
 
         let mut fields = created.fields.clone();
         fields.hours = 2.5;
@@ -159,26 +158,10 @@ async fn a_read_right_after_a_write_sees_it() {
             .expect("replace")
             .expect("found");
         assert_eq!(replaced.fields, fields);
-        assert_eq!(
-            store.get_activity(&created.id).await.expect("read"),
-            Some(replaced.clone())
-        );
-        let json = store
-            .get_activity_json(&created.id)
-            .await
-            .expect("read")
-            .expect("found");
-        assert_eq!(
-            serde_json::from_slice::<Activity>(&json).expect("json"),
-            replaced
-        );
+        assert_both_reads(&store, &created.id, Some(&replaced)).await;
 
         assert!(store.delete_activity(&created.id).await.expect("delete"));
-        assert_eq!(store.get_activity(&created.id).await.expect("read"), None);
-        assert_eq!(
-            store.get_activity_json(&created.id).await.expect("read"),
-            None
-        );
+        assert_both_reads(&store, &created.id, None).await;
 
         let key = format!("item-{n}");
         let item = |data: &str| json!({"Data": data}).as_object().cloned().expect("object");

@@ -838,6 +838,31 @@ async fn drift_made_behind_the_operators_back_is_reverted_and_reported() {
     );
 }
 
+/// A full pass, as the controller makes it with the table's record.
+async fn full_pass(
+    client: &Client,
+    desired: &DesiredTable,
+    owner: &Owner,
+    record: &TableRecord,
+) -> TableReport {
+    reconcile(client, desired, owner, false, record)
+        .await
+        .expect("reconcile")
+}
+
+/// A pass that first checks with one read whether anything changed since `last`.
+async fn one_read_pass(
+    client: &Client,
+    desired: &DesiredTable,
+    owner: &Owner,
+    record: &TableRecord,
+    last: &TableReport,
+) -> TableReport {
+    reconcile_since(client, desired, owner, false, record, last)
+        .await
+        .expect("reconcile_since")
+}
+
 #[tokio::test]
 async fn the_one_read_check_reverts_what_describe_table_shows_and_leaves_the_rest_to_a_full_pass() {
     let client = moto!(
@@ -852,16 +877,12 @@ async fn the_one_read_check_reverts_what_describe_table_shows_and_leaves_the_res
     };
     let mut record = TableRecord::default();
     settle_recorded(&client, &desired, &owner, &mut record).await;
-    let settled = reconcile(&client, &desired, &owner, false, &record)
-        .await
-        .unwrap();
+    let settled = full_pass(&client, &desired, &owner, &record).await;
     assert!(settled.fingerprint.is_some());
 
     // At rest: the same report, nothing written.
     let before = snapshot(&client, &name).await;
-    let again = reconcile_since(&client, &desired, &owner, false, &record, &settled)
-        .await
-        .unwrap();
+    let again = one_read_pass(&client, &desired, &owner, &record, &settled).await;
     assert_eq!(again, settled);
     assert_eq!(snapshot(&client, &name).await, before);
 
@@ -878,9 +899,7 @@ async fn the_one_read_check_reverts_what_describe_table_shows_and_leaves_the_res
         "{changed:?}"
     );
     settle_recorded(&client, &desired, &owner, &mut record).await;
-    let settled = reconcile(&client, &desired, &owner, false, &record)
-        .await
-        .unwrap();
+    let settled = full_pass(&client, &desired, &owner, &record).await;
 
     // Billing edited by hand shows in DescribeTable: the one read sees it and the pass
     // puts it back.
@@ -891,9 +910,7 @@ async fn the_one_read_check_reverts_what_describe_table_shows_and_leaves_the_res
         .send()
         .await
         .unwrap();
-    let reverted = reconcile_since(&client, &desired, &owner, false, &record, &settled)
-        .await
-        .unwrap();
+    let reverted = one_read_pass(&client, &desired, &owner, &record, &settled).await;
     assert_eq!(
         reverted.changes,
         vec![Change::Billing {
@@ -905,25 +922,17 @@ async fn the_one_read_check_reverts_what_describe_table_shows_and_leaves_the_res
         describe(&client, &name).await.mode,
         BillingMode::Provisioned
     );
-    let settled = reconcile(&client, &desired, &owner, false, &record)
-        .await
-        .unwrap();
+    let settled = full_pass(&client, &desired, &owner, &record).await;
 
     // Point-in-time recovery turned off by hand does not show in DescribeTable: the one
     // read does not see it, the next full pass does.
     pitr_off_by_hand(&client, &name).await;
-    let unseen = reconcile_since(&client, &desired, &owner, false, &record, &settled)
-        .await
-        .unwrap();
+    let unseen = one_read_pass(&client, &desired, &owner, &record, &settled).await;
     assert_eq!(unseen, settled);
     assert!(!pitr_enabled(&client, &name).await);
-    let full = reconcile(&client, &desired, &owner, false, &record)
-        .await
-        .unwrap();
+    let full = full_pass(&client, &desired, &owner, &record).await;
     assert_eq!(full.changes, vec![Change::PointInTimeRecovery { to: true }]);
-    let settled = reconcile(&client, &desired, &owner, false, &record)
-        .await
-        .unwrap();
+    let settled = full_pass(&client, &desired, &owner, &record).await;
 
     // A table deleted behind the operator's back is lost, found by the one read.
     client
