@@ -62,7 +62,7 @@ OPERATOR_RULES = {
     ("", "services"): {"list", "watch", "create", "patch"},
     ("", "configmaps"): {"list", "watch", "create", "patch"},
     ("", "serviceaccounts"): {"list", "watch", "create", "patch"},
-    ("", "secrets"): {"create"},
+    ("", "secrets"): {"list", "watch", "create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
 LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update", "patch"}}

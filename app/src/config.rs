@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 pub use crate::auth::AuthMode;
+use crate::auth::session::{SessionKey, SessionKeys};
 use crate::auth::tokens::Tokens;
+use crate::auth::watched::Watched;
 use crate::auth::{Auth, Proxy};
 use crate::error::{Error, Result, report};
 use crate::store::{DynamoDbStore, EmbeddedStore, SharedStore};
@@ -75,6 +77,12 @@ pub struct Config {
     /// line. Re-read when it changes.
     #[arg(long, env = "METRICS_APP_TOKENS_FILE")]
     pub tokens_file: Option<PathBuf>,
+    /// The secret that signs session cookies: at least 32 random bytes as hex or base64
+    /// (`openssl rand -hex 32`). Every replica must mount the same one; a new key ends
+    /// every session. Without it a key is drawn at start (sessions end on restart and
+    /// only the replica that signed a cookie accepts it). Re-read when it changes.
+    #[arg(long, env = "METRICS_APP_SESSION_KEY_FILE")]
+    pub session_key_file: Option<PathBuf>,
     /// The header an authenticating proxy names the engineer in (`--auth proxy`).
     #[arg(
         long,
@@ -154,11 +162,19 @@ impl Config {
             .map(Tokens::load)
             .transpose()
             .map_err(|error| Error::Config(report(&error)))?;
+        let sign_in = match tokens {
+            Some(tokens) => Some((tokens, self.session_keys()?)),
+            None => None,
+        };
         match self.auth {
             AuthMode::None => Ok(Auth::none()),
-            AuthMode::Token => tokens.map(Auth::token).ok_or_else(|| {
-                Error::Config("--auth token needs --tokens-file (METRICS_APP_TOKENS_FILE)".into())
-            }),
+            AuthMode::Token => sign_in
+                .map(|(tokens, keys)| Auth::token(tokens, keys))
+                .ok_or_else(|| {
+                    Error::Config(
+                        "--auth token needs --tokens-file (METRICS_APP_TOKENS_FILE)".into(),
+                    )
+                }),
             AuthMode::Proxy => {
                 let header = HeaderName::try_from(self.proxy_header.trim()).map_err(|_| {
                     Error::Config(format!(
@@ -188,8 +204,25 @@ impl Config {
                             .into(),
                     ));
                 }
-                Ok(Auth::proxy(Proxy { header, trusted }, tokens))
+                Ok(Auth::proxy(Proxy { header, trusted }, sign_in))
             }
+        }
+    }
+
+    /// The session key: from its file (read now: a broken file stops the start), else
+    /// drawn at random.
+    fn session_keys(&self) -> Result<SessionKeys> {
+        match self
+            .session_key_file
+            .as_deref()
+            .filter(|path| !path.as_os_str().is_empty())
+        {
+            Some(path) => Watched::load(path)
+                .map(SessionKeys::File)
+                .map_err(|error| Error::Config(report(&error))),
+            None => SessionKey::random()
+                .map(|key| SessionKeys::Drawn(Arc::new(key)))
+                .map_err(|error| Error::Config(format!("cannot draw a session key: {error}"))),
         }
     }
 

@@ -3,7 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::io::{IsTerminal, Write};
 
-use metrics_app::auth::tokens::RELOAD_EVERY;
+use metrics_app::auth::session::SessionKeys;
+use metrics_app::auth::watched::RELOAD_EVERY;
 use metrics_app::config::{AuthMode, Backend, Command, Config, LogFormat, RollupsCommand};
 use metrics_app::error::report;
 use metrics_app::{AppState, app, server};
@@ -62,6 +63,21 @@ async fn run(config: Config) -> metrics_app::Result<()> {
     if let Some(tokens) = settings.auth.tokens() {
         tracing::info!(tokens = tokens.current().len(), "tokens loaded");
         tokens.spawn_reload(RELOAD_EVERY);
+    }
+    match settings.auth.session_keys() {
+        Some(SessionKeys::File(file)) => {
+            tracing::info!(
+                path = %file.path().display(),
+                key_id = %file.current().id(),
+                "session key loaded"
+            );
+            file.spawn_reload(RELOAD_EVERY);
+        }
+        Some(SessionKeys::Drawn(_)) => tracing::warn!(
+            "no --session-key-file: a session key was drawn at start, so sign-ins end when \
+             this process stops and only this replica accepts them"
+        ),
+        None => {}
     }
     let state = AppState::new(store, settings);
     if let Some(addr) = config.metrics_listen {

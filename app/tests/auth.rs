@@ -14,6 +14,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use clap::Parser;
 use common::{Reply, embedded, get, reply, send, submit_form};
+use metrics_app::auth::session::{SessionKey, SessionKeys};
 use metrics_app::auth::tokens::{Tokens, token_hash};
 use metrics_app::auth::{Auth, Proxy};
 use metrics_app::config::Config;
@@ -42,6 +43,11 @@ fn token_file() -> (tempfile::TempDir, PathBuf) {
     );
     std::fs::write(&path, text).expect("write tokens");
     (dir, path)
+}
+
+/// A session key drawn for one test, as the app draws one without --session-key-file.
+fn drawn_key() -> SessionKeys {
+    SessionKeys::Drawn(std::sync::Arc::new(SessionKey::random().expect("random")))
 }
 
 fn with_auth(store: SharedStore, auth: Auth) -> Router {
@@ -119,7 +125,7 @@ async fn count(app: &Router, token: Option<&str>) -> usize {
 async fn token_mode(store: SharedStore) {
     let (_dir, path) = token_file();
     let tokens = Tokens::load(&path).expect("load tokens");
-    let app = with_auth(store, Auth::token(tokens.clone()));
+    let app = with_auth(store, Auth::token(tokens.clone(), drawn_key()));
 
     // Nobody signed in: every write and read of the API is a JSON 401.
     let anonymous = create(&app, None, "ada").await;
@@ -269,7 +275,10 @@ async fn proxy_mode(store: SharedStore) {
     };
     let app = with_auth(
         store,
-        Auth::proxy(proxy, Some(Tokens::load(&path).expect("tokens"))),
+        Auth::proxy(
+            proxy,
+            Some((Tokens::load(&path).expect("tokens"), drawn_key())),
+        ),
     );
 
     let trusted = reply(&app, proxied("10.1.2.3:4000", "ada", &activity("ada"))).await;
@@ -438,7 +447,7 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
     let (store, _dir) = embedded();
     let (_tokens_dir, path) = token_file();
     let tokens = Tokens::load(&path).expect("tokens");
-    let app = with_auth(store, Auth::token(tokens.clone()));
+    let app = with_auth(store, Auth::token(tokens.clone(), drawn_key()));
 
     // Pages hint at signing in.
     let page = get(&app, "/").await;
@@ -668,9 +677,12 @@ async fn the_openapi_document_declares_who_may_call_what() {
 
     let (_tokens_dir, path) = token_file();
     let tokens = Tokens::load(&path).expect("load tokens");
-    let doc = get(&with_auth(store, Auth::token(tokens)), "/openapi.json")
-        .await
-        .json();
+    let doc = get(
+        &with_auth(store, Auth::token(tokens, drawn_key())),
+        "/openapi.json",
+    )
+    .await
+    .json();
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["token"]["scheme"], "bearer", "{schemes}");
     assert_eq!(schemes["session"]["in"], "cookie");
@@ -782,4 +794,164 @@ async fn a_running_server_trusts_the_proxy_header_only_from_its_addresses() {
         let _ = stop.send(());
         server.await.expect("join").expect("served");
     }
+}
+
+/// A JSON write carrying only a session cookie, as a signed-in browser's script sends it.
+async fn create_with_cookie(app: &Router, cookie: &str, engineer: &str) -> Reply {
+    reply(
+        app,
+        Request::post("/api/v1/activities")
+            .header(header::COOKIE, format!("metrics_session={cookie}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(activity(engineer)))
+            .expect("request"),
+    )
+    .await
+}
+
+fn session_value(reply: &Reply) -> String {
+    let cookie = set_cookie(reply, "metrics_session").expect("session cookie");
+    let pair = cookie.split(';').next().expect("pair");
+    pair.trim_start_matches("metrics_session=").to_owned()
+}
+
+/// The session cookie the app used to accept: HMAC-SHA256 under SHA-256 of a fixed label
+/// and the token file's text, which holds only hashes and is no secret.
+fn cookie_from_the_token_file(text: &str, token: &str, expires: u64) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    let key = Sha256::new_with_prefix(b"metrics-app session key v1\0")
+        .chain_update(text.as_bytes())
+        .finalize();
+    let mut value = token_hash(token).to_vec();
+    value.extend_from_slice(&expires.to_be_bytes());
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&key).expect("key");
+    mac.update(b"session\0");
+    mac.update(&value);
+    value.extend_from_slice(&mac.finalize().into_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value)
+}
+
+#[tokio::test]
+async fn sessions_are_signed_with_the_session_key_alone() {
+    let (store, _dir) = embedded();
+    let (dir, tokens_path) = token_file();
+    let key_path = dir.path().join("session-key");
+    std::fs::write(&key_path, format!("{}\n", "5a".repeat(32))).expect("write key");
+    // Two replicas mounting the same Secret, configured as the operator configures them.
+    let replica = || {
+        let settings = Config::try_parse_from([
+            "metrics-app",
+            "--auth",
+            "token",
+            "--tokens-file",
+            tokens_path.to_str().expect("utf-8"),
+            "--session-key-file",
+            key_path.to_str().expect("utf-8"),
+        ])
+        .expect("parses")
+        .settings()
+        .expect("settings");
+        let Some(SessionKeys::File(key_file)) = settings.auth.session_keys().cloned() else {
+            panic!("the key comes from its file");
+        };
+        (app(AppState::new(store.clone(), settings)), key_file)
+    };
+    let (a, a_key) = replica();
+    let (b, b_key) = replica();
+    let far = u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970") + 3600;
+
+    let signed_in = submit_form(&a, "/sign-in", &format!("token={ADA}"), &[]).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text
+    );
+    let ada = session_value(&signed_in);
+    let on_b = create_with_cookie(&b, &ada, "ada").await;
+    assert_eq!(
+        on_b.status,
+        StatusCode::CREATED,
+        "the other replica: {}",
+        on_b.text
+    );
+
+    // Whoever reads the token file cannot sign in as its admin.
+    let text = std::fs::read_to_string(&tokens_path).expect("read tokens");
+    let forged = cookie_from_the_token_file(&text, ROOT, far);
+    for app in [&a, &b] {
+        let refused = create_with_cookie(app, &forged, "bob").await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    }
+    // Nor can anyone with a key of their own.
+    let own_key = SessionKey::random().expect("random");
+    let minted = metrics_app::auth::session::issue(&own_key, &token_hash(ROOT), far);
+    let refused = create_with_cookie(&a, &minted, "bob").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+
+    // A new key ends every session, on every replica; signing in again works.
+    std::fs::write(&key_path, format!("{}\n", "c3".repeat(32))).expect("rotate");
+    assert!(a_key.reload().expect("reload a") && b_key.reload().expect("reload b"));
+    for app in [&a, &b] {
+        let ended = create_with_cookie(app, &ada, "ada").await;
+        assert_eq!(ended.status, StatusCode::UNAUTHORIZED, "{}", ended.text);
+    }
+    let again = session_value(&submit_form(&b, "/sign-in", &format!("token={ADA}"), &[]).await);
+    let on_a = create_with_cookie(&a, &again, "ada").await;
+    assert_eq!(on_a.status, StatusCode::CREATED, "{}", on_a.text);
+    assert_eq!(count(&a, Some(ROOT)).await, 2);
+}
+
+#[test]
+fn a_session_key_file_is_checked_at_startup() {
+    let (dir, tokens) = token_file();
+    let settings = |key: &std::path::Path| {
+        Config::try_parse_from([
+            "metrics-app",
+            "--auth",
+            "token",
+            "--tokens-file",
+            tokens.to_str().expect("utf-8"),
+            "--session-key-file",
+            key.to_str().expect("utf-8"),
+        ])
+        .expect("parses")
+        .settings()
+    };
+    let missing = dir.path().join("missing");
+    let error = settings(&missing).expect_err("missing").to_string();
+    assert!(
+        error.contains("cannot read the session key file") && error.contains("missing"),
+        "{error}"
+    );
+    let short = dir.path().join("short");
+    std::fs::write(&short, "ab".repeat(16)).expect("write");
+    let error = settings(&short).expect_err("too short").to_string();
+    assert!(
+        error.contains("16 bytes") && error.contains("at least 32"),
+        "{error}"
+    );
+    // The token file itself is not a key: its text is neither hex nor base64.
+    let error = settings(&tokens).expect_err("token file").to_string();
+    assert!(error.contains("neither hex nor base64"), "{error}");
+    let good = dir.path().join("good");
+    std::fs::write(&good, "ab".repeat(32)).expect("write");
+    assert!(settings(&good).is_ok());
+    // Without a file a key is drawn, and sign-in still works on this replica.
+    let drawn = Config::try_parse_from([
+        "metrics-app",
+        "--auth",
+        "token",
+        "--tokens-file",
+        tokens.to_str().expect("utf-8"),
+    ])
+    .expect("parses")
+    .settings()
+    .expect("settings");
+    assert!(matches!(
+        drawn.auth.session_keys(),
+        Some(SessionKeys::Drawn(_))
+    ));
 }

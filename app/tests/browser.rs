@@ -6,9 +6,11 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_app::auth::Auth;
+use metrics_app::auth::session::{SessionKey, SessionKeys};
 use metrics_app::auth::tokens::{Tokens, token_hash};
 use metrics_app::store::ActivityQuery;
 use metrics_app::{AppState, Settings, app};
@@ -52,7 +54,10 @@ async fn a_browser_signs_in_with_a_token_and_records_an_activity() {
     .expect("write tokens");
     let (store, _data) = common::embedded();
     let settings = Settings {
-        auth: Auth::token(Tokens::load(&path).expect("tokens")),
+        auth: Auth::token(
+            Tokens::load(&path).expect("tokens"),
+            SessionKeys::Drawn(Arc::new(SessionKey::random().expect("key"))),
+        ),
         ..Settings::default()
     };
     let router = app(AppState::new(store.clone(), settings));

@@ -419,10 +419,13 @@ pub struct AuthSpec {
     pub mode: AuthMode,
 
     /// The Secret holding the API tokens (key `tokens`: one `<engineer> <role>
-    /// <sha256-hex>` line per token, role `engineer` or `admin`), mounted read-only and
-    /// re-read by the app when it changes. Unset with mode `token`: the operator
-    /// creates `<name>-auth` once, with one generated admin token (key `admin-token`),
-    /// and never overwrites it.
+    /// <sha256-hex>` line per token, role `engineer` or `admin`) and the key that signs
+    /// session cookies (key `session-key`: at least 32 random bytes as hex, e.g.
+    /// `openssl rand -hex 32`), labelled `metricsapp.dev/tokens`; both keys are mounted
+    /// read-only and re-read by the app when they change. Unset with mode `token`: the
+    /// operator creates `<name>-auth` once, with one generated admin token (key
+    /// `admin-token`) and a session key, never overwrites it, and adds a new session key
+    /// when that key is deleted (which ends every session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_secret_ref: Option<SecretRef>,
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -39,6 +39,7 @@ pub const CONFIG_MAP_PATH: &str = "/api/v1/namespaces/team/configmaps/metrics";
 pub const SERVICE_PATH: &str = "/api/v1/namespaces/team/services/metrics";
 pub const DEPLOYMENT_PATH: &str = "/apis/apps/v1/namespaces/team/deployments/metrics";
 pub const SECRETS_PATH: &str = "/api/v1/namespaces/team/secrets";
+pub const SECRET_PATH: &str = "/api/v1/namespaces/team/secrets/metrics-auth";
 
 pub trait MetricsAppExt: Sized {
     /// `team/metrics`, image `ghcr.io/metricsapp/metrics-app:1`, every default.
@@ -275,6 +276,8 @@ pub struct LiveObjects {
     pub config_map: Value,
     pub service: Value,
     pub deployment: Value,
+    /// Token Secrets, as the labelled Secrets watch holds them.
+    pub secrets: Vec<Value>,
 }
 
 impl LiveObjects {
@@ -293,6 +296,7 @@ impl LiveObjects {
             config_map: applied(CONFIG_MAP_PATH),
             service: applied(SERVICE_PATH),
             deployment: applied(DEPLOYMENT_PATH),
+            secrets: Vec::new(),
         }
     }
 
@@ -315,6 +319,7 @@ impl LiveObjects {
             config_map: keep(CONFIG_MAP_PATH, before.map(|b| &b.config_map)),
             service: keep(SERVICE_PATH, before.map(|b| &b.service)),
             deployment: keep(DEPLOYMENT_PATH, before.map(|b| &b.deployment)),
+            secrets: before.map(|b| b.secrets.clone()).unwrap_or_default(),
         }
     }
 
@@ -341,6 +346,31 @@ impl LiveObjects {
             .apply_watcher_event(&watcher::Event::Apply(meta::<ServiceAccount>(
                 &self.service_account,
             )));
+        for secret in &self.secrets {
+            let mut secret: Secret = serde_json::from_value(secret.clone()).expect("a Secret");
+            crate::controller::strip_secret(&mut secret);
+            writers
+                .secrets
+                .apply_watcher_event(&watcher::Event::Apply(secret));
+        }
+    }
+
+    /// With this Secret in the labelled Secrets watch (`stringData` as the API server
+    /// stores it: in `data`).
+    pub fn with_secret(mut self, secret: Value) -> Self {
+        let mut typed: Secret = serde_json::from_value(secret).expect("a Secret");
+        for (key, value) in typed.string_data.take().unwrap_or_default() {
+            typed
+                .data
+                .get_or_insert_default()
+                .insert(key, k8s_openapi::ByteString(value.into_bytes()));
+        }
+        if typed.metadata.resource_version.is_none() {
+            typed.metadata.resource_version = Some(next_resource_version());
+        }
+        let secret = serde_json::to_value(typed).expect("a Secret serializes");
+        self.secrets.push(secret);
+        self
     }
 
     /// As once someone changed the Deployment's image by hand (`kubectl edit`).

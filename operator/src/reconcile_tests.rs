@@ -653,6 +653,7 @@ fn live_of(app: &MetricsApp) -> LiveObjects {
         service: with_version(
             serde_json::to_value(crate::resources::service(app).unwrap()).unwrap(),
         ),
+        secrets: Vec::new(),
     }
     .with_available_deployment(2)
 }
@@ -1290,26 +1291,42 @@ async fn the_token_secret_is_created_once_and_never_overwritten() {
     )
     .await;
     result.unwrap();
-    let secret = &exchanges[3].body;
+    let secret = exchanges[3].body.clone();
     assert_eq!(secret["metadata"]["name"], "metrics-auth");
+    assert_eq!(
+        secret["metadata"]["labels"]["metricsapp.dev/tokens"],
+        "generated"
+    );
     let token = secret["stringData"]["admin-token"].as_str().unwrap();
     let tokens = secret["stringData"]["tokens"].as_str().unwrap();
+    let key = secret["stringData"]["session-key"].as_str().unwrap();
     assert!(
         tokens.starts_with("admin admin ") && !tokens.contains(token),
         "{tokens}"
     );
+    assert_eq!(key.len(), 64, "32 random bytes, hex");
+    assert!(
+        !tokens.contains(key),
+        "the key is not derived from the token file"
+    );
     let note = exchanges[4].body["note"].as_str().unwrap();
     assert!(
-        !note.contains(token),
-        "the token is never in an Event: {note}"
+        !note.contains(token) && !note.contains(key),
+        "no secret in an Event: {note}"
     );
     let deployment = &exchanges[5].body;
     assert_eq!(
         deployment.pointer("/spec/template/spec/volumes/1/secret/secretName"),
         Some(&Value::from("metrics-auth"))
     );
+    assert_eq!(
+        deployment.pointer("/spec/template/spec/volumes/1/secret/items/1/key"),
+        Some(&Value::from("session-key"))
+    );
 
-    // The same process does not ask again; a new one finds it there and leaves it.
+    // Once the watch holds it, no pass asks again, in this process or a new one (which
+    // applies its Deployment once, knowing nothing of the last apply).
+    let live = live.with_secret(secret.clone());
     app.status = Some(patched_status(&exchanges));
     let (result, exchanges, _) = pass_in(
         &mut process,
@@ -1324,12 +1341,119 @@ async fn the_token_secret_is_created_once_and_never_overwritten() {
     result.unwrap();
     assert!(exchanges.is_empty(), "{exchanges:?}");
     let mut writes = unchanged(&live);
+    writes.push(Expect::patch_answered(
+        DEPLOYMENT_PATH,
+        live.deployment.clone(),
+    ));
+    let (result, _, _) = pass(
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live: live.clone(),
+            writes,
+        },
+    )
+    .await;
+    result.unwrap();
+
+    // The session key deleted from the Secret (to sign everyone out): a new one is added,
+    // and nothing else of the Secret is written.
+    let mut without_key = secret.clone();
+    without_key["stringData"]
+        .as_object_mut()
+        .unwrap()
+        .remove("session-key");
+    let live = LiveObjects {
+        secrets: Vec::new(),
+        ..live
+    }
+    .with_secret(without_key);
+    let (result, exchanges, _) = pass_in(
+        &mut process,
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![
+                Expect::patch(SECRET_PATH),
+                Expect::event("SessionKeyGenerated"),
+            ],
+        },
+    )
+    .await;
+    result.unwrap();
+    let patch = &exchanges[0].body;
+    let new_key = patch["stringData"]["session-key"].as_str().unwrap();
+    assert!(new_key.len() == 64 && new_key != key, "{patch}");
+    assert_eq!(patch.as_object().unwrap().len(), 1, "only the key: {patch}");
+    let note = exchanges[1].body["note"].as_str().unwrap();
+    assert!(note.contains("every earlier session has ended") && !note.contains(new_key));
+}
+
+#[tokio::test]
+async fn a_token_secret_without_a_session_key_holds_the_deployment_back() {
+    let mut app = with_known_table(MetricsApp::test().finalized());
+    app.spec.auth.mode = crd::AuthMode::Token;
+    app.spec.auth.token_secret_ref = Some(crd::SecretRef {
+        name: "team-tokens".into(),
+    });
+    let live = live_of(&app);
+    let objects = |live: &LiveObjects| {
+        vec![
+            Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+            Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+            Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+        ]
+    };
+    let team_tokens = |data: Value| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "team-tokens", "namespace": "team",
+                         "labels": {"metricsapp.dev/tokens": "true"}},
+            "stringData": data,
+        })
+    };
+    // Not labelled (or missing), then labelled without a session key: the Deployment is
+    // not applied, no Secret is written, and the condition says what to do.
+    for (live, says) in [
+        (
+            live.clone(),
+            "kubectl label secret team-tokens metricsapp.dev/tokens=true",
+        ),
+        (
+            live.clone()
+                .with_secret(team_tokens(serde_json::json!({"tokens": "ada admin 00"}))),
+            "has no session-key: kubectl patch secret team-tokens",
+        ),
+    ] {
+        let mut writes = objects(&live);
+        writes.extend([
+            Expect::event("AwsUnavailable"),
+            Expect::event("AuthSecretIncomplete"),
+            Expect::status(&app),
+        ]);
+        let (result, exchanges, _) = pass(
+            app.clone(),
+            no_aws().await,
+            Scenario::Existing { live, writes },
+        )
+        .await;
+        result.unwrap();
+        let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
+        let available = condition(&status, "Available");
+        assert_eq!(available["reason"], "AuthSecretIncomplete");
+        let message = available["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    // With both keys the Deployment is applied as usual.
+    let live = live.with_secret(team_tokens(
+        serde_json::json!({"tokens": "ada admin 00", "session-key": "ab"}),
+    ));
+    let mut writes = objects(&live);
     writes.extend([
-        create_secret(Reply::Refused(
-            http::StatusCode::CONFLICT,
-            "secrets \"metrics-auth\" already exists",
-        )),
         Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+        Expect::event("AwsUnavailable"),
+        Expect::status(&app),
     ]);
     let (result, _, _) = pass(
         app.clone(),

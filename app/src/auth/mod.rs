@@ -11,6 +11,7 @@
 
 pub mod session;
 pub mod tokens;
+pub mod watched;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use axum::http::{HeaderMap, HeaderName, header};
 use clap::ValueEnum;
 use ipnet::IpNet;
 
+use self::session::{SessionKey, SessionKeys};
 use self::tokens::Tokens;
 use crate::error::{Error, Result};
 
@@ -154,6 +156,8 @@ struct Inner {
     mode: AuthMode,
     tokens: Option<Tokens>,
     proxy: Option<Proxy>,
+    /// Signs session cookies; none without tokens (nobody can sign in through the form).
+    session_keys: Option<SessionKeys>,
 }
 
 impl Auth {
@@ -162,24 +166,28 @@ impl Auth {
         Self::default()
     }
 
-    /// Mode `token`.
-    pub fn token(tokens: Tokens) -> Self {
+    /// Mode `token`, with the key that signs session cookies.
+    pub fn token(tokens: Tokens, session_keys: SessionKeys) -> Self {
         Self {
             inner: Arc::new(Inner {
                 mode: AuthMode::Token,
                 tokens: Some(tokens),
                 proxy: None,
+                session_keys: Some(session_keys),
             }),
         }
     }
 
-    /// Mode `proxy`; `tokens` for the scripts that do not come through the proxy.
-    pub fn proxy(proxy: Proxy, tokens: Option<Tokens>) -> Self {
+    /// Mode `proxy`; `tokens` (and the session key for signing in with one) for the
+    /// people and scripts that do not come through the proxy.
+    pub fn proxy(proxy: Proxy, tokens: Option<(Tokens, SessionKeys)>) -> Self {
+        let (tokens, session_keys) = tokens.unzip();
         Self {
             inner: Arc::new(Inner {
                 mode: AuthMode::Proxy,
                 tokens,
                 proxy: Some(proxy),
+                session_keys,
             }),
         }
     }
@@ -190,6 +198,16 @@ impl Auth {
 
     pub fn tokens(&self) -> Option<&Tokens> {
         self.inner.tokens.as_ref()
+    }
+
+    /// Where the session key comes from; none when nobody can sign in with a token.
+    pub fn session_keys(&self) -> Option<&SessionKeys> {
+        self.inner.session_keys.as_ref()
+    }
+
+    /// The key that signs session cookies now.
+    pub fn session_key(&self) -> Option<Arc<SessionKey>> {
+        self.inner.session_keys.as_ref().map(SessionKeys::current)
     }
 
     /// Who sent a request with these headers from `peer` (none: unknown, so untrusted),
@@ -229,8 +247,8 @@ impl Auth {
                 via: Via::Proxy,
             };
         }
-        if let (Some(set), Some(value)) = (tokens.as_ref(), session)
-            && let Some(identity) = session::verify(set, value, now)
+        if let (Some(set), Some(key), Some(value)) = (tokens.as_ref(), self.session_key(), session)
+            && let Some(identity) = session::verify(&key, set, value, now)
         {
             return Caller::SignedIn {
                 identity: identity.clone(),

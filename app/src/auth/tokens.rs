@@ -1,19 +1,14 @@
 //! API tokens: the file a Kubernetes Secret mounts (`<engineer> <role> <sha256-hex>` per
 //! line), parsed, and polled for changes so a new or revoked token counts without a
-//! restart. Only hashes are kept; a token itself is never stored nor logged.
+//! restart. Only hashes are kept; a token itself is never stored nor logged. The file is
+//! not a secret (it holds only hashes): nothing is derived from it that signs anything.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::watched::{FileContent, Watched};
 use super::{Identity, Role};
-
-/// How often the token file is read for changes. Kubernetes updates a Secret mount by
-/// swapping a `..data` symlink, which a poll of the content sees whatever the filesystem.
-pub const RELOAD_EVERY: Duration = Duration::from_secs(5);
 
 /// A line of the token file that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +21,6 @@ pub struct TokenFileError {
 /// The tokens of one version of the file, by hash.
 pub struct TokenSet {
     by_hash: HashMap<[u8; 32], Identity>,
-    /// Signs session cookies. Derived from the file, so every replica that mounts the
-    /// same Secret accepts the same sessions, and a change of the file ends them all.
-    session_key: [u8; 32],
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -94,13 +86,7 @@ impl TokenSet {
                 return Err(error("the same token hash is listed twice".into()));
             }
         }
-        let mut key = Sha256::new();
-        key.update(b"metrics-app session key v1\0");
-        key.update(text.as_bytes());
-        Ok(Self {
-            by_hash,
-            session_key: key.finalize().into(),
-        })
+        Ok(Self { by_hash })
     }
 
     /// Who a token names, if it is in the file.
@@ -113,10 +99,6 @@ impl TokenSet {
         self.by_hash.get(hash)
     }
 
-    pub fn session_key(&self) -> &[u8; 32] {
-        &self.session_key
-    }
-
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }
@@ -126,119 +108,19 @@ impl TokenSet {
     }
 }
 
-/// The current tokens of a file, replaced when the file changes.
-#[derive(Clone)]
-pub struct Tokens {
-    path: Arc<PathBuf>,
-    current: Arc<RwLock<Current>>,
-}
+/// The tokens of the file in force, replaced when the file changes.
+pub type Tokens = Watched<TokenSet>;
 
-struct Current {
-    set: Arc<TokenSet>,
-    /// SHA-256 of the file as last read, so an unchanged file is not parsed again.
-    content: [u8; 32],
-}
+impl FileContent for TokenSet {
+    const WHAT: &'static str = "the token file";
+    type Error = TokenFileError;
 
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tokens({}: {:?})", self.path.display(), self.current())
-    }
-}
-
-/// Why the token file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("cannot read the token file {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the token file {path} is malformed")]
-    Malformed {
-        path: String,
-        #[source]
-        source: TokenFileError,
-    },
-}
-
-fn read(path: &Path) -> Result<(TokenSet, [u8; 32]), LoadError> {
-    let shown = || path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: shown(),
-        source,
-    })?;
-    let set = TokenSet::parse(&text).map_err(|source| LoadError::Malformed {
-        path: shown(),
-        source,
-    })?;
-    Ok((set, Sha256::digest(text.as_bytes()).into()))
-}
-
-impl Tokens {
-    /// Reads the file; at startup a file that cannot be read or parsed is an error.
-    pub fn load(path: impl Into<PathBuf>) -> Result<Self, LoadError> {
-        let path = path.into();
-        let (set, content) = read(&path)?;
-        Ok(Self {
-            path: Arc::new(path),
-            current: Arc::new(RwLock::new(Current {
-                set: Arc::new(set),
-                content,
-            })),
-        })
+    fn parse(text: &str) -> Result<Self, TokenFileError> {
+        TokenSet::parse(text)
     }
 
-    /// The tokens in force.
-    pub fn current(&self) -> Arc<TokenSet> {
-        match self.current.read() {
-            Ok(current) => current.set.clone(),
-            Err(poisoned) => poisoned.into_inner().set.clone(),
-        }
-    }
-
-    /// Reads the file again. A changed, valid file replaces the tokens (true); an
-    /// unchanged one does nothing (false); a broken one keeps the previous tokens (error).
-    pub fn reload(&self) -> Result<bool, LoadError> {
-        let (set, content) = read(&self.path)?;
-        let mut current = match self.current.write() {
-            Ok(current) => current,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if current.content == content {
-            return Ok(false);
-        }
-        *current = Current {
-            set: Arc::new(set),
-            content,
-        };
-        Ok(true)
-    }
-
-    /// Polls the file every `every` until the process ends, logging each change (never
-    /// a token: only how many there are) and each failure.
-    pub fn spawn_reload(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let tokens = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                match tokens.reload() {
-                    Ok(true) => tracing::info!(
-                        path = %tokens.path.display(),
-                        tokens = tokens.current().len(),
-                        "token file changed: tokens reloaded"
-                    ),
-                    Ok(false) => {}
-                    Err(error) => tracing::error!(
-                        error = %crate::error::report(&error),
-                        "token file not reloaded; the previous tokens stay in force"
-                    ),
-                }
-            }
-        })
+    fn summary(&self) -> String {
+        format!("{} tokens", self.len())
     }
 }
 

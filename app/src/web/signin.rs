@@ -141,7 +141,8 @@ pub async fn sign_in(
     };
     let tokens = state.settings.auth.tokens().map(|t| t.current());
     let token = form.token.trim();
-    let Some(tokens) = tokens.filter(|t| t.identify(token).is_some()) else {
+    let known = tokens.is_some_and(|t| t.identify(token).is_some());
+    let Some(key) = state.settings.auth.session_key().filter(|_| known) else {
         return (
             StatusCode::UNAUTHORIZED,
             sign_in_page(
@@ -152,7 +153,7 @@ pub async fn sign_in(
             .into_response();
     };
     let now = chrono::Utc::now().timestamp().max(0).unsigned_abs();
-    let value = session::issue(&tokens, &token_hash(token), now + session::LIFETIME_SECS);
+    let value = session::issue(&key, &token_hash(token), now + session::LIFETIME_SECS);
     let secure = served_over_tls(&headers, &uri);
     let lifetime = i64::try_from(session::LIFETIME_SECS).unwrap_or(i64::MAX);
     (

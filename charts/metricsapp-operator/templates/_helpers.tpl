@@ -99,11 +99,13 @@ the ClusterRole (all namespaces) and the Role (watchNamespace).
 - apiGroups: [""]
   resources: ["services", "configmaps", "serviceaccounts"]
   verbs: ["list", "watch", "create", "patch"]
-# The token Secret of auth.mode token, created once when the spec names none; never
-# read, updated or deleted by the operator (it dies with its MetricsApp).
+# The token Secrets of auth.mode token. Watched only by the label metricsapp.dev/tokens,
+# and every value is dropped on arrival: the operator keeps only the names of their keys.
+# Created once when the spec names none; patched only to add a session key the operator's
+# own Secret lacks; never deleted by the operator (it dies with its MetricsApp).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["create"]
+  verbs: ["list", "watch", "create", "patch"]
 # Events about MetricsApps; repeated ones are patched as a series.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

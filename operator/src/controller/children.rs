@@ -117,15 +117,24 @@ async fn apply_all(app: &MetricsApp, ctx: &Context) -> Result<(AppState, Option<
         }
         Err(refusal) => failures.push(super::failures::not_allowed(refusal)),
     }
-    if resources::auth::generates_token_secret(app)
-        && let Err(failure) = ensure_token_secret(app, ctx, &namespace).await
-    {
-        failures.push(failure);
-    }
+    // Pods that mount an incomplete token Secret cannot start: the Deployment is left as
+    // it is (its pods keep serving) until the Secret is whole.
+    let secret_ready = match ensure_token_secret(app, ctx, &namespace).await {
+        Ok(()) => true,
+        Err(failure) => {
+            failures.push(failure);
+            false
+        }
+    };
     let reference = ObjectRef::from_obj(&deployment);
     let live = caches.deployments.get(&reference);
     let cached = live.as_ref().and_then(|d| d.resource_version());
-    let deployment = match apply_child(app, ctx, &namespace, cached, deployment).await {
+    let applied = if secret_ready {
+        apply_child(app, ctx, &namespace, cached, deployment).await
+    } else {
+        Ok(None)
+    };
+    let deployment = match applied {
         Ok(Some(applied)) => Some(applied),
         Ok(None) => live.map(|live| live.as_ref().clone()),
         Err(failure) => {
@@ -231,10 +240,13 @@ where
     Ok(Some(applied))
 }
 
-/// Creates the token Secret with a new admin token, once: an existing Secret (made
-/// earlier, or edited by its owners to add tokens) is never overwritten. Secrets are
-/// not watched (the operator has no business caching them), so the outcome is
-/// remembered for the life of the process instead.
+/// Makes sure the token Secret the pods mount holds the token file and a session key.
+///
+/// A generated Secret is created once, with a new admin token and session key, and never
+/// overwritten; when its session key is gone (deleted to sign everyone out, or made by an
+/// operator that did not write one) a new key is added. A Secret the spec names is never
+/// written: what it lacks is reported. Token Secrets are read from the labelled Secrets
+/// watch, which keeps the names of their keys and none of their values.
 async fn ensure_token_secret(
     app: &MetricsApp,
     ctx: &Context,
@@ -243,17 +255,95 @@ async fn ensure_token_secret(
     let Some(name) = resources::auth::token_secret_name(app) else {
         return Ok(());
     };
-    let record = format!("Secret/{namespace}/{name}");
-    if ctx.last_applied(&record).is_some() {
-        return Ok(());
+    let reference = ObjectRef::<Secret>::new(&name).within(namespace);
+    let cached = ctx.caches.secrets.get(&reference);
+    let generated = resources::auth::generates_token_secret(app);
+    let Some(cached) = cached else {
+        return if generated {
+            create_token_secret(app, ctx, namespace, &name).await
+        } else {
+            Err(incomplete(format!(
+                "Secret {name} (spec.auth.tokenSecretRef) is not among the Secrets labelled \
+                 {label}: create it with the keys {tokens} and {key}, and label it \
+                 (kubectl label secret {name} {label}=true)",
+                label = resources::auth::TOKENS_LABEL,
+                tokens = resources::auth::TOKENS_KEY,
+                key = resources::auth::SESSION_KEY,
+            )))
+        };
+    };
+    let keys = cached
+        .data
+        .iter()
+        .flat_map(|data| data.keys().map(String::as_str));
+    let missing = resources::auth::missing_keys(keys);
+    let ours = cached
+        .owner_references()
+        .iter()
+        .any(|owner| Some(&owner.uid) == app.metadata.uid.as_ref());
+    match missing[..] {
+        [] => Ok(()),
+        [key] if key == resources::auth::SESSION_KEY && generated && ours => {
+            add_session_key(app, ctx, namespace, &name).await
+        }
+        _ if generated && !ours => Err(incomplete(format!(
+            "Secret {name} exists and was not created for this MetricsApp; it lacks {}: \
+             add them, or delete it so the operator creates one",
+            missing.join(" and ")
+        ))),
+        _ => Err(incomplete(format!(
+            "Secret {name} has no {}: {}; the operator never writes into a Secret it did \
+             not create, and the app's pods cannot start without them",
+            missing.join(" and "),
+            how_to_add(&name, &missing),
+        ))),
     }
-    let what = format!("Secret {name}");
-    let token = resources::auth::new_token().map_err(|error| Failure {
-        reason: "TokenGenerationFailed".to_owned(),
-        message: format!("{what}: no random bytes for a token: {error}"),
+}
+
+/// How to add the missing keys by hand.
+fn how_to_add(name: &str, missing: &[&str]) -> String {
+    missing
+        .iter()
+        .map(|key| match *key {
+            resources::auth::SESSION_KEY => format!(
+                "kubectl patch secret {name} --type merge -p \
+                 \"{{\\\"stringData\\\":{{\\\"{key}\\\":\\\"$(openssl rand -hex 32)\\\"}}}}\""
+            ),
+            other => format!(
+                "add the token file under {other} (`<engineer> <role> <sha256-hex>` per line)"
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn incomplete(message: String) -> Failure {
+    Failure {
+        reason: "AuthSecretIncomplete".to_owned(),
+        message,
         terminal: false,
-    })?;
-    let secret = resources::auth::token_secret(app, &token).map_err(|e| failure(&what, &e))?;
+    }
+}
+
+fn random_failure(what: &str, error: getrandom::Error) -> Failure {
+    Failure {
+        reason: "TokenGenerationFailed".to_owned(),
+        message: format!("{what}: no random bytes: {error}"),
+        terminal: false,
+    }
+}
+
+async fn create_token_secret(
+    app: &MetricsApp,
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<(), Failure> {
+    let what = format!("Secret {name}");
+    let token = resources::auth::new_token().map_err(|e| random_failure(&what, e))?;
+    let key = resources::auth::new_session_key().map_err(|e| random_failure(&what, e))?;
+    let secret =
+        resources::auth::token_secret(app, &token, &key).map_err(|e| failure(&what, &e))?;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     match api.create(&PostParams::default(), &secret).await {
         Ok(_) => {
@@ -264,26 +354,62 @@ async fn ensure_token_secret(
                 "AuthSecretCreated",
                 "CreateSecret",
                 format!(
-                    "created Secret {name} with an admin token: kubectl get secret {name} -o jsonpath='{{.data.{}}}' | base64 -d",
+                    "created Secret {name} with an admin token and a session key: kubectl get secret {name} -o jsonpath='{{.data.{}}}' | base64 -d",
                     resources::auth::ADMIN_TOKEN_KEY
                 ),
             )
             .await;
+            Ok(())
         }
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        // Not labelled (else the watch would hold it): someone else's Secret by that name.
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(incomplete(format!(
+            "Secret {name} exists but is not labelled {label}, so the operator cannot tell \
+             whether it holds {tokens} and {key}: label it (kubectl label secret {name} \
+             {label}=true), or delete it so the operator creates one",
+            label = resources::auth::TOKENS_LABEL,
+            tokens = resources::auth::TOKENS_KEY,
+            key = resources::auth::SESSION_KEY,
+        ))),
         Err(error) => {
             let mut failure = failure(&what, &Error::Kube(error));
             failure.reason = "SecretApplyFailed".to_owned();
-            return Err(failure);
+            Err(failure)
         }
     }
-    ctx.remember_applied(
-        record,
-        Applied {
-            hash: String::new(),
-            resource_version: None,
-        },
-    );
+}
+
+/// Adds a new session key to the generated Secret; every earlier session ends.
+async fn add_session_key(
+    app: &MetricsApp,
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<(), Failure> {
+    let what = format!("Secret {name}");
+    let key = resources::auth::new_session_key().map_err(|e| random_failure(&what, e))?;
+    let patch = serde_json::json!({
+        "stringData": { resources::auth::SESSION_KEY: key },
+    });
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|error| {
+            let mut failure = failure(&what, &Error::Kube(error));
+            failure.reason = "SecretApplyFailed".to_owned();
+            failure
+        })?;
+    publish(
+        app,
+        ctx,
+        EventType::Normal,
+        "SessionKeyGenerated",
+        "PatchSecret",
+        format!(
+            "Secret {name} had no {}: a new session key was added; every earlier session has ended",
+            resources::auth::SESSION_KEY
+        ),
+    )
+    .await;
     Ok(())
 }
 

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -105,6 +105,9 @@ pub struct Caches {
     pub services: Store<PartialObjectMeta<Service>>,
     pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
     pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
+    /// Token Secrets (labelled `metricsapp.dev/tokens`) with the names of their keys and
+    /// none of their values: the operator only asks whether a key is there.
+    pub secrets: Store<Secret>,
 }
 
 /// The writing side of [`Caches`], fed by the watches (or by tests).
@@ -113,6 +116,7 @@ pub struct CacheWriters {
     pub services: reflector::store::Writer<PartialObjectMeta<Service>>,
     pub config_maps: reflector::store::Writer<PartialObjectMeta<ConfigMap>>,
     pub service_accounts: reflector::store::Writer<PartialObjectMeta<ServiceAccount>>,
+    pub secrets: reflector::store::Writer<Secret>,
 }
 
 /// Empty caches and their writers.
@@ -121,18 +125,21 @@ pub fn caches() -> (Caches, CacheWriters) {
     let (services, services_writer) = reflector::store();
     let (config_maps, config_maps_writer) = reflector::store();
     let (service_accounts, service_accounts_writer) = reflector::store();
+    let (secrets, secrets_writer) = reflector::store();
     (
         Caches {
             deployments,
             services,
             config_maps,
             service_accounts,
+            secrets,
         },
         CacheWriters {
             deployments: deployments_writer,
             services: services_writer,
             config_maps: config_maps_writer,
             service_accounts: service_accounts_writer,
+            secrets: secrets_writer,
         },
     )
 }
@@ -526,6 +533,18 @@ fn prune<K: Resource>(object: &mut K) {
     }
 }
 
+/// A cached Secret keeps its metadata and the names of its keys; every value is
+/// dropped on arrival, so no secret stays in the operator's memory.
+pub fn strip_secret(secret: &mut Secret) {
+    prune(secret);
+    secret.string_data = None;
+    if let Some(data) = secret.data.as_mut() {
+        for value in data.values_mut() {
+            value.0.clear();
+        }
+    }
+}
+
 /// Lists MetricsApps once: fails when the CRD is missing or the operator may not list
 /// them. Readiness waits for it.
 pub async fn can_list(client: &Client, namespace: Option<&str>) -> Result<()> {
@@ -629,6 +648,14 @@ pub async fn run(
     .modify(prune)
     .reflect(writers.service_accounts)
     .touched_objects();
+    let secrets = watcher(
+        namespaced_or_all::<Secret>(&client, namespace),
+        watcher::Config::default().labels(resources::auth::TOKENS_LABEL),
+    )
+    .default_backoff()
+    .modify(strip_secret)
+    .reflect(writers.secrets)
+    .touched_objects();
     let config = kube::runtime::controller::Config::default()
         // A rollout changes the Deployment's status many times a second; one pass
         // after the burst is enough.
@@ -640,6 +667,9 @@ pub async fn run(
         .owns_stream(services)
         .owns_stream(config_maps)
         .owns_stream(service_accounts)
+        // A referenced Secret is not owned by its MetricsApp: a change of one (a session
+        // key added) is seen on the next pass, which a missing key makes come soon.
+        .owns_stream(secrets)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
