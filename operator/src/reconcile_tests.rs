@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::PointInTimeRecoverySpecification;
 use kube::runtime::controller::Action;
 use metricsapp_aws::table::DesiredTable;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::controller::{AwsClients, Memory, reconcile};
 use crate::crd::{self, MetricsApp, MetricsAppStatus};
@@ -1462,4 +1462,282 @@ async fn a_token_secret_without_a_session_key_holds_the_deployment_back() {
     )
     .await;
     result.unwrap();
+}
+
+/// One pass of `process` over `live`, expecting `writes`; returns what was sent.
+async fn pass_over(
+    process: &mut Process,
+    app: &MetricsApp,
+    live: &LiveObjects,
+    writes: Vec<Expect>,
+) -> Vec<Exchange> {
+    let (result, exchanges, _) = pass_in(
+        process,
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live: live.clone(),
+            writes,
+        },
+    )
+    .await;
+    result.unwrap();
+    exchanges
+}
+
+/// `object` as edited by hand: `edit` applied, with the new resourceVersion the API
+/// server gives it.
+fn edited(object: &Value, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut object = object.clone();
+    edit(&mut object);
+    object["metadata"]["resourceVersion"] = next_resource_version().into();
+    object
+}
+
+#[tokio::test]
+async fn every_child_edited_by_hand_is_put_back_with_no_foreign_item_left() {
+    let mut app = with_known_table(MetricsApp::test().finalized());
+    let live = live_of(&app);
+    let mut process = Process::default();
+    // The process applies everything once (it knows nothing of earlier applies).
+    let exchanges = pass_over(
+        &mut process,
+        &app,
+        &live,
+        vec![
+            Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+            Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+            Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+            Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+            Expect::event("AwsUnavailable"),
+            Expect::status(&app),
+        ],
+    )
+    .await;
+    app.status = Some(patched_status(&exchanges));
+    assert!(
+        pass_over(&mut process, &app, &live, vec![])
+            .await
+            .is_empty(),
+        "at rest: no request"
+    );
+    let note = |exchanges: &[Exchange]| {
+        let event = &exchanges.last().unwrap().body;
+        assert_eq!(event["type"], "Warning");
+        assert_eq!(event["reason"], "DriftCorrected");
+        event["note"].as_str().unwrap().to_owned()
+    };
+
+    // The Service's port replaced by hand (`kubectl patch --type json`): the forced apply
+    // adds the spec's port beside the foreign one; the list is then set whole.
+    let hand = edited(&live.service, |s| {
+        s["spec"]["ports"][0]["port"] = 8999.into()
+    });
+    let both = edited(&hand, |s| {
+        let mut ports = s["spec"]["ports"].as_array().unwrap().clone();
+        ports.push(live.service["spec"]["ports"][0].clone());
+        s["spec"]["ports"] = Value::Array(ports);
+    });
+    let fixed = edited(&live.service, |_| {});
+    let live_edited = LiveObjects {
+        service: hand.clone(),
+        ..live.clone()
+    };
+    let exchanges = pass_over(
+        &mut process,
+        &app,
+        &live_edited,
+        vec![
+            Expect::patch_answered(SERVICE_PATH, both),
+            Expect::patch_answered(SERVICE_PATH, fixed.clone()),
+            Expect::event("DriftCorrected"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        exchanges[0].body["spec"]["ports"][0]["port"], 80,
+        "the apply"
+    );
+    assert_eq!(
+        exchanges[1].body,
+        json!({"spec": {"ports": live.service["spec"]["ports"]}}),
+        "a merge patch that sets the ports whole"
+    );
+    let said = note(&exchanges);
+    assert!(
+        said.contains("Service metrics") && said.contains("spec.ports had 8999/TCP"),
+        "{said}"
+    );
+    let live = LiveObjects {
+        service: fixed,
+        ..live
+    };
+    assert!(
+        pass_over(&mut process, &app, &live, vec![])
+            .await
+            .is_empty()
+    );
+
+    // Where the merged object would be invalid (a second port named `http`), the ports
+    // are set whole first, then the apply is sent again.
+    let hand = edited(&live.service, |s| {
+        s["spec"]["ports"][0]["port"] = 8998.into()
+    });
+    let fixed = edited(&live.service, |_| {});
+    let exchanges = pass_over(
+        &mut process,
+        &app,
+        &LiveObjects {
+            service: hand,
+            ..live.clone()
+        },
+        vec![
+            Expect {
+                method: "PATCH",
+                path: SERVICE_PATH,
+                reason: None,
+                reply: Reply::Refused(
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "Service \"metrics\" is invalid: spec.ports[1].name: Duplicate value: \"http\"",
+                ),
+            },
+            Expect::patch_answered(SERVICE_PATH, fixed.clone()),
+            Expect::patch_answered(SERVICE_PATH, fixed.clone()),
+            Expect::event("DriftCorrected"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        exchanges[1].body,
+        json!({"spec": {"ports": live.service["spec"]["ports"]}})
+    );
+    assert!(note(&exchanges).contains("spec.ports set whole"));
+    let live = LiveObjects {
+        service: fixed,
+        ..live
+    };
+
+    // A deleted label and a changed targetPort: the apply puts both back.
+    let hand = edited(&live.service, |s| {
+        s["metadata"]["labels"]
+            .as_object_mut()
+            .unwrap()
+            .remove("app.kubernetes.io/name");
+        s["spec"]["ports"][0]["targetPort"] = 9090.into();
+    });
+    let fixed = edited(&live.service, |_| {});
+    let exchanges = pass_over(
+        &mut process,
+        &app,
+        &LiveObjects {
+            service: hand,
+            ..live.clone()
+        },
+        vec![
+            Expect::patch_answered(SERVICE_PATH, fixed.clone()),
+            Expect::event("DriftCorrected"),
+        ],
+    )
+    .await;
+    let applied = &exchanges[0].body;
+    assert_eq!(applied["spec"]["ports"][0]["targetPort"], "http");
+    assert!(applied["metadata"]["labels"]["app.kubernetes.io/name"].is_string());
+    assert!(note(&exchanges).contains("changed outside the operator"));
+    let live = LiveObjects {
+        service: fixed,
+        ..live
+    };
+
+    // A setting added to the ConfigMap by hand is removed; a changed one is put back.
+    let hand = edited(&live.config_map, |c| {
+        c["data"]["METRICS_APP_WRITE_RATE"] = "100000".into();
+        c["data"]["METRICS_APP_AUTH"] = "none".into();
+    });
+    let applied_back = edited(&hand, |c| {
+        c["data"]["METRICS_APP_AUTH"] = live.config_map["data"]["METRICS_APP_AUTH"].clone();
+    });
+    let fixed = edited(&live.config_map, |_| {});
+    let exchanges = pass_over(
+        &mut process,
+        &app,
+        &LiveObjects {
+            config_map: hand,
+            ..live.clone()
+        },
+        vec![
+            Expect::patch_answered(CONFIG_MAP_PATH, applied_back),
+            Expect::patch_answered(CONFIG_MAP_PATH, fixed.clone()),
+            Expect::event("DriftCorrected"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        exchanges[1].body,
+        json!({"data": {"METRICS_APP_WRITE_RATE": null}})
+    );
+    assert!(note(&exchanges).contains("data had METRICS_APP_WRITE_RATE not in the spec"));
+    let live = LiveObjects {
+        config_map: fixed,
+        ..live
+    };
+
+    // A label of the ServiceAccount changed by hand: applied again.
+    let hand = edited(&live.service_account, |a| {
+        a["metadata"]["labels"]["app.kubernetes.io/name"] = "other".into();
+    });
+    let fixed = edited(&live.service_account, |_| {});
+    let exchanges = pass_over(
+        &mut process,
+        &app,
+        &LiveObjects {
+            service_account: hand,
+            ..live.clone()
+        },
+        vec![
+            Expect::patch_answered(SERVICE_ACCOUNT_PATH, fixed.clone()),
+            Expect::event("DriftCorrected"),
+        ],
+    )
+    .await;
+    assert!(note(&exchanges).contains("ServiceAccount metrics"));
+    let live = LiveObjects {
+        service_account: fixed,
+        ..live
+    };
+
+    // The Deployment's container renamed by hand: the spec's container comes back and
+    // the renamed one goes.
+    let hand = edited(&live.deployment, |d| {
+        d["spec"]["template"]["spec"]["containers"][0]["name"] = "renamed".into();
+    });
+    let both = edited(&hand, |d| {
+        let mut containers = d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .clone();
+        containers.push(live.deployment["spec"]["template"]["spec"]["containers"][0].clone());
+        d["spec"]["template"]["spec"]["containers"] = Value::Array(containers);
+    });
+    let fixed = edited(&live.deployment, |_| {});
+    let exchanges = pass_over(
+        &mut process,
+        &app,
+        &LiveObjects {
+            deployment: hand,
+            ..live.clone()
+        },
+        vec![
+            Expect::patch_answered(DEPLOYMENT_PATH, both),
+            Expect::patch_answered(DEPLOYMENT_PATH, fixed.clone()),
+            Expect::event("DriftCorrected"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        exchanges[1]
+            .body
+            .pointer("/spec/template/spec/containers/0/name"),
+        Some(&Value::from("metrics-app"))
+    );
+    assert!(note(&exchanges).contains("containers had renamed not in the spec"));
 }

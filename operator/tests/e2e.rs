@@ -38,7 +38,7 @@ use aws_sdk_dynamodb::types::{
 };
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -877,6 +877,59 @@ async fn lifecycle(world: World) {
             world.resync_wait
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    // Hand edits of the Service (`kubectl patch --type json`): the port replaced (a new
+    // key of the ports list map, owned by the editor), the targetPort changed and a label
+    // deleted. Within two resyncs all three are back, with no foreign port left.
+    let services: Api<Service> = Api::namespaced(world.client.clone(), &world.namespace);
+    let spec_port = services
+        .get(name)
+        .await
+        .expect("the Service")
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()[0]
+        .port;
+    let edit = json!([
+        {"op": "replace", "path": "/spec/ports/0/port", "value": 8999},
+        {"op": "replace", "path": "/spec/ports/0/targetPort", "value": 9090},
+        {"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1name"},
+    ]);
+    let drift_events = world.events_with_reason("DriftCorrected").await.len();
+    services
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Json::<()>(serde_json::from_value(edit).expect("a JSON patch")),
+        )
+        .await
+        .expect("edit the Service by hand");
+    let deadline = Instant::now() + world.resync_wait * 2;
+    loop {
+        let service = services.get(name).await.expect("the Service");
+        let ports: Vec<(i32, Option<String>)> = service
+            .spec
+            .and_then(|spec| spec.ports)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|port| (port.port, port.target_port.map(|t| format!("{t:?}"))))
+            .collect();
+        let labelled = service
+            .metadata
+            .labels
+            .is_some_and(|labels| labels.contains_key("app.kubernetes.io/name"));
+        let noted = world.events_with_reason("DriftCorrected").await.len() > drift_events;
+        if ports.len() == 1 && ports[0].0 == spec_port && labelled && noted {
+            assert_eq!(ports[0].1.as_deref(), Some(r#"String("http")"#));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Service was not put back within two resyncs: ports {ports:?}, label {labelled}, event {noted}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
     // Delete with Retain (the default): table and items kept (the cleanup deletes it).

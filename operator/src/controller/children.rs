@@ -24,7 +24,7 @@ use tracing::info;
 use super::events::{publish, update_note};
 use super::{Context, key};
 use crate::crd::MetricsApp;
-use crate::resources;
+use crate::resources::{self, drift};
 use crate::status::{AppState, Failure};
 use crate::{Error, MANAGER, Result};
 
@@ -189,17 +189,53 @@ where
         return Ok(None);
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let refused = |error: kube::Error| {
+        let mut failure = failure(&format!("{kind} {name}"), &Error::Kube(error));
+        failure.reason = format!("{kind}ApplyFailed");
+        tracing::warn!(app = %key(app), %kind, %name, message = %failure.message, "apply refused");
+        failure
+    };
+    let wanted = serde_json::to_value(&desired)
+        .map_err(|source| Error::Serialize {
+            what: "app object",
+            source,
+        })
+        .map_err(|e| failure(&kind, &e))?;
     let params = PatchParams::apply(MANAGER).force();
-    let applied = api
-        .patch(&name, &params, &Patch::Apply(&desired))
-        .await
-        .map_err(|error| failure(&format!("{kind} {name}"), &Error::Kube(error)))
-        .map_err(|mut failure| {
-            failure.reason = format!("{kind}ApplyFailed");
-            failure
-        })?;
+    let mut put_back = Vec::new();
+    let applied = match api.patch(&name, &params, &Patch::Apply(&desired)).await {
+        Ok(applied) => applied,
+        // An item someone added can make the merged object invalid (a second port named
+        // `http`): set the fields the spec owns whole, then apply again.
+        Err(kube::Error::Api(status)) if status.code == 422 => {
+            let Some(patch) = drift::put_back(&kind, &wanted, None) else {
+                return Err(refused(kube::Error::Api(status)));
+            };
+            send_put_back(&api, &name, &patch).await.map_err(refused)?;
+            put_back.push(format!("the spec's {} set whole", fields_of(&patch)));
+            api.patch(&name, &params, &Patch::Apply(&desired))
+                .await
+                .map_err(refused)?
+        }
+        Err(error) => return Err(refused(error)),
+    };
+    let answer = serde_json::to_value(&applied).unwrap_or_default();
+    let strays = drift::strays(&kind, &wanted, &answer);
+    let applied = match drift::put_back(&kind, &wanted, Some(&strays)) {
+        Some(patch) => {
+            put_back.extend(strays.iter().map(ToString::to_string));
+            send_put_back(&api, &name, &patch).await.map_err(refused)?
+        }
+        None => applied,
+    };
     let after = applied.resource_version();
-    let outcome = outcome(&hash, cached.as_deref(), last.as_ref(), after.as_deref());
+    let outcome = match outcome(&hash, cached.as_deref(), last.as_ref(), after.as_deref()) {
+        // Items the spec does not name were removed: whatever else happened, that is drift.
+        Outcome::Unchanged | Outcome::Updated | Outcome::DriftCorrected if !put_back.is_empty() => {
+            Outcome::DriftCorrected
+        }
+        other => other,
+    };
     ctx.remember_applied(
         record,
         Applied {
@@ -232,12 +268,53 @@ where
         Outcome::DriftCorrected => (
             EventType::Warning,
             "DriftCorrected".to_owned(),
-            format!("{kind} {name} was changed outside the operator; put back to the spec"),
+            if put_back.is_empty() {
+                format!("{kind} {name} was changed outside the operator; put back to the spec")
+            } else {
+                format!(
+                    "{kind} {name} was changed outside the operator ({}); put back to the spec",
+                    put_back.join("; ")
+                )
+            },
         ),
     };
     info!(app = %key(app), %kind, %name, "{note}");
     publish(app, ctx, type_, &reason, "Apply", note).await;
     Ok(Some(applied))
+}
+
+/// Sets the fields of a child that the spec owns whole (see [`drift`]).
+async fn send_put_back<K>(api: &Api<K>, name: &str, patch: &serde_json::Value) -> kube::Result<K>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    let params = PatchParams {
+        field_manager: Some(MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch(name, &params, &Patch::Merge(patch)).await
+}
+
+/// The fields a put-back patch sets, as users write them (`spec.ports`).
+fn fields_of(patch: &serde_json::Value) -> String {
+    fn walk(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                for (key, value) in map {
+                    let path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    walk(value, &path, found);
+                }
+            }
+            _ => found.push(path.to_owned()),
+        }
+    }
+    let mut found = Vec::new();
+    walk(patch, "", &mut found);
+    found.join(", ")
 }
 
 /// Makes sure the token Secret the pods mount holds the token file and a session key.

@@ -6,6 +6,7 @@
 pub mod auth;
 mod config_map;
 mod deployment;
+pub mod drift;
 mod service;
 mod service_account;
 
