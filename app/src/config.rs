@@ -19,7 +19,7 @@ use crate::auth::{Auth, Proxy};
 use crate::error::{Error, Result, report};
 use crate::store::{DynamoDbStore, EmbeddedStore, SharedStore};
 use crate::web::Settings;
-use crate::web::security::WriteLimit;
+use crate::web::WriteLimit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {

@@ -19,7 +19,7 @@ use metrics_app::auth::tokens::{Tokens, token_hash};
 use metrics_app::auth::{Auth, Proxy};
 use metrics_app::config::Config;
 use metrics_app::store::SharedStore;
-use metrics_app::web::security::WriteLimit;
+use metrics_app::web::WriteLimit;
 use metrics_app::{AppState, Settings, app};
 use serde_json::json;
 

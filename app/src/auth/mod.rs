@@ -109,6 +109,33 @@ impl Caller {
         }
     }
 
+    /// Whether changing an activity depends on whose it is (not in mode `none`), so its
+    /// owner must be read first.
+    pub fn checks_owner(&self) -> bool {
+        match self {
+            Caller::Everyone => false,
+            Caller::Anonymous | Caller::SignedIn { .. } => true,
+        }
+    }
+
+    /// May edit or delete an activity recorded for `owner`; an unknown activity (`None`)
+    /// is left to the handler's 404.
+    pub fn may_change(&self, owner: Option<&str>) -> Result<()> {
+        match owner {
+            Some(owner) => self.may_act_for(owner),
+            None => Ok(()),
+        }
+    }
+
+    /// The engineer a form records for: the signed-in one, unless an admin names another.
+    pub fn fill_engineer(&self, engineer: &mut String) {
+        if let Some(identity) = self.identity()
+            && (identity.role == Role::Engineer || engineer.trim().is_empty())
+        {
+            identity.engineer.clone_into(engineer);
+        }
+    }
+
     /// May write `/picus` items: with a token (scripts), or anyone in mode `none`.
     pub fn may_write_items(&self) -> Result<()> {
         match self {
@@ -298,6 +325,43 @@ mod tests {
             401
         );
         assert!(Caller::Everyone.may_act_for("anyone").is_ok());
+    }
+
+    #[test]
+    fn an_activity_is_changed_by_its_engineer_or_an_admin() {
+        let ada = signed_in("ada", Role::Engineer, Via::Session);
+        assert!(ada.checks_owner() && Caller::Anonymous.checks_owner());
+        assert!(
+            !Caller::Everyone.checks_owner(),
+            "no store read in mode none"
+        );
+        assert!(ada.may_change(Some("ada")).is_ok());
+        assert_eq!(ada.may_change(Some("bob")).unwrap_err().status(), 403);
+        assert!(ada.may_change(None).is_ok(), "unknown: the handler's 404");
+        let root = signed_in("root", Role::Admin, Via::Token);
+        assert!(root.may_change(Some("bob")).is_ok());
+        assert_eq!(
+            Caller::Anonymous
+                .may_change(Some("ada"))
+                .unwrap_err()
+                .status(),
+            401
+        );
+    }
+
+    #[test]
+    fn a_form_records_for_the_signed_in_engineer_unless_an_admin_names_another() {
+        let fill = |caller: &Caller, typed: &str| {
+            let mut engineer = typed.to_owned();
+            caller.fill_engineer(&mut engineer);
+            engineer
+        };
+        let ada = signed_in("ada", Role::Engineer, Via::Session);
+        assert_eq!(fill(&ada, "bob"), "ada");
+        let root = signed_in("root", Role::Admin, Via::Session);
+        assert_eq!(fill(&root, "bob"), "bob");
+        assert_eq!(fill(&root, " "), "root");
+        assert_eq!(fill(&Caller::Everyone, "bob"), "bob");
     }
 
     #[test]

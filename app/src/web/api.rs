@@ -9,23 +9,19 @@ use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::extract::{JsonBody, QueryParams};
-use super::security::may_change;
-use crate::activity::{Activity, ActivityFields, parse_date};
+use super::params::{activity_query, limit};
+use super::respond::{json_response, known_id};
+use crate::activity::{Activity, ActivityFields};
 use crate::auth::Caller;
 use crate::cursor;
 use crate::error::{Error, ErrorBody, Result};
 use crate::store::ActivityQuery;
 use crate::summary::{GroupBy, GroupTotal, from_rollups};
-
-/// Page size when `limit` is not given.
-pub const DEFAULT_LIMIT: usize = 50;
-/// Largest page a client may ask for.
-pub const MAX_LIMIT: usize = 500;
-/// Longest id a stored record can have; longer ones are unknown without asking the store.
-const MAX_ID_LEN: usize = 64;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -82,60 +78,22 @@ pub struct Summary {
     pub total_count: u64,
 }
 
-/// An optional day parameter: empty is the same as absent; anything else is exactly
-/// `YYYY-MM-DD`, as the OpenAPI document states.
-pub(crate) fn day(name: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>> {
-    match value.filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(text) => parse_date(text)
-            .map(Some)
-            .map_err(|message| Error::InvalidParameter { name, message }),
+/// The JSON API's routes, described in the OpenAPI document.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_activities, create_activity))
+        .routes(routes!(get_activity, replace_activity, delete_activity))
+        .routes(routes!(summary))
+}
+
+/// Only its engineer or an admin may edit or delete an activity; an unknown id is left
+/// to the handler's 404. The store is read only when the rule depends on the owner.
+async fn may_change(state: &AppState, caller: &Caller, id: &str) -> Result<()> {
+    if !caller.checks_owner() {
+        return Ok(());
     }
-}
-
-fn text_filter(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-pub(crate) fn activity_query(
-    customer: Option<String>,
-    project: Option<String>,
-    engineer: Option<String>,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<ActivityQuery> {
-    Ok(ActivityQuery {
-        customer: text_filter(customer),
-        project: text_filter(project),
-        engineer: text_filter(engineer),
-        from: day("from", from)?,
-        to: day("to", to)?,
-    })
-}
-
-pub(crate) fn limit(value: Option<&str>) -> Result<usize> {
-    let Some(text) = value else {
-        return Ok(DEFAULT_LIMIT);
-    };
-    // Digits only: `+5` or ` 5` are not the integer the document declares.
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    match text.parse::<usize>() {
-        Ok(n) if digits && (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(Error::InvalidParameter {
-            name: "limit",
-            message: format!("must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"),
-        }),
-    }
-}
-
-pub(crate) fn known_id<'a>(kind: &'static str, id: &'a str) -> Result<&'a str> {
-    if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(Error::NotFound {
-            kind,
-            id: id.chars().take(MAX_ID_LEN).collect(),
-        });
-    }
-    Ok(id)
+    let stored = state.store.get_activity(id).await?;
+    caller.may_change(stored.as_ref().map(|a| a.fields.engineer.as_str()))
 }
 
 /// List activities, newest day first, with filters and cursor pagination.
@@ -229,7 +187,7 @@ pub async fn get_activity(
 ) -> Result<Response> {
     let id = known_id("activity", &id)?;
     match state.store.get_activity_json(id).await? {
-        Some(json) => Ok(super::picus::json_response(json)),
+        Some(json) => Ok(json_response(json)),
         None => Err(Error::NotFound {
             kind: "activity",
             id: id.to_owned(),

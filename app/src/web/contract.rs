@@ -5,10 +5,10 @@
 
 use serde_json::{Value, json};
 
+use super::params::MAX_LIMIT;
 use crate::activity::{MAX_DESCRIPTION_CHARS, MAX_HOURS, MAX_NAME_CHARS};
 use crate::cursor;
 use crate::item::{MAX_DEPTH, RESERVED};
-use crate::web::api::MAX_LIMIT;
 
 /// Unicode White_Space, what Rust's `str::trim` removes.
 const SPACE: &str = r"\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";

@@ -1,18 +1,41 @@
 //! The HTTP service: one router for the JSON API, the original `/picus` endpoints, the
 //! HTML pages and the operational endpoints, all on one port.
 
-pub mod api;
+// In layers, bottom to top, one group each; a module imports only modules of the groups
+// above its own, so no import circle can form (tests/layering.rs checks it).
+
+// What every request is given: the form's suggestions, then the state and settings.
+mod suggestions;
+
+mod state;
+
+// Helpers: the request's page context and cookies, query parameters, small responses,
+// extractors, chart drawing.
 mod charts;
-mod contract;
-mod export;
+mod context;
 mod extract;
+mod params;
+mod respond;
+
+// Views: the layout, the sign-in form, error and refusal pages.
+mod views;
+
+// Middleware: request ids, metrics, timeouts; the guard (sign-in, CSRF, rate limit).
 mod middleware;
+pub mod security;
+
+// What more than one handler shares: the CSV export.
+mod export;
+
+// Handlers, each with its own routes, and the API's exact contract.
+pub mod api;
+mod contract;
 mod ops;
 mod pages;
 mod picus;
-pub mod security;
 mod signin;
-mod suggestions;
+
+pub use state::{AppState, Settings, WriteLimit};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,65 +53,9 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use self::middleware::{RecordMetricsLayer, RequestIdLayer, TimeoutLayer};
 use crate::error::Error;
-use crate::metrics::HttpMetrics;
-use crate::store::SharedStore;
-
-/// Limits and policies of the HTTP service.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Largest request body accepted, in bytes (larger: 413).
-    pub body_limit: usize,
-    /// Longest a request may take before it is answered with 503.
-    pub request_timeout: Duration,
-    /// Origins allowed to call the API from a browser (CORS). Empty: none.
-    pub cors_origins: Vec<HeaderValue>,
-    /// Who may read and write (`--auth`).
-    pub auth: crate::auth::Auth,
-    /// Writes per client (`--write-rate`, `--write-burst`).
-    pub write_limit: security::WriteLimit,
-    /// Sign-in is off and the app listens beyond loopback: the pages say anyone may write.
-    pub open_to_anyone: bool,
-    /// `/metrics` is served on its own address (`--metrics-listen`), not with the pages.
-    pub metrics_elsewhere: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            body_limit: 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
-            cors_origins: Vec::new(),
-            auth: crate::auth::Auth::none(),
-            write_limit: security::WriteLimit::default(),
-            open_to_anyone: false,
-            metrics_elsewhere: false,
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: SharedStore,
-    pub metrics: Arc<HttpMetrics>,
-    pub settings: Arc<Settings>,
-    /// Values the form offers for customer, project and engineer.
-    pub suggestions: Arc<suggestions::SuggestionCache>,
-}
-
-impl AppState {
-    pub fn new(store: SharedStore, settings: Settings) -> Self {
-        Self {
-            store,
-            metrics: Arc::new(HttpMetrics::default()),
-            settings: Arc::new(settings),
-            suggestions: Arc::default(),
-        }
-    }
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -107,17 +74,8 @@ struct ApiDoc;
 /// they cannot disagree.
 fn api_routes(mode: crate::auth::AuthMode) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(api::list_activities, api::create_activity))
-        .routes(routes!(
-            api::get_activity,
-            api::replace_activity,
-            api::delete_activity
-        ))
-        .routes(routes!(api::summary))
-        .routes(routes!(picus::list))
-        .routes(routes!(picus::put))
-        .routes(routes!(picus::get))
-        .routes(routes!(picus::delete))
+        .merge(api::routes())
+        .merge(picus::routes())
         .split_for_parts();
     security::document(&mut openapi, mode);
     (routes, openapi)
@@ -148,14 +106,9 @@ pub fn app(state: AppState) -> Router {
                 async move { ([(header::CONTENT_TYPE, "application/json")], openapi) }
             }),
         )
-        .route("/", get(pages::form).post(pages::record))
-        .route("/activities", get(pages::list))
-        .route("/summary", get(pages::summary))
-        .route("/static/style.css", get(pages::stylesheet))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/sign-in", get(signin::form).post(signin::sign_in))
-        .route("/sign-out", axum::routing::post(signin::sign_out))
+        .merge(pages::routes())
+        .merge(signin::routes())
+        .merge(ops::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     let routes = if state.settings.metrics_elsewhere {

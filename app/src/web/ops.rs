@@ -1,10 +1,11 @@
 //! Endpoints for the platform: liveness, readiness and Prometheus metrics.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::json;
 
 use super::AppState;
@@ -12,6 +13,13 @@ use crate::error::{Error, report};
 
 /// Alive: the process answers. Never touches the store, so a store outage does not get
 /// healthy pods restarted.
+/// Liveness and readiness (`/metrics` is routed apart: it may have an address of its own).
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }

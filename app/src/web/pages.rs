@@ -1,28 +1,39 @@
 //! The HTML pages: record an activity, list activities, and a summary with charts.
 //! Server-rendered with maud; plain forms, so they work without JavaScript.
 
-use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
 use chrono::Utc;
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::AppState;
-use super::api::{activity_query, limit};
 use super::charts::{hours, hours_chart};
+use super::params::{activity_query, limit};
 use super::suggestions::Suggestions;
+use super::views::{Page, csrf_field, error_page, layout};
 use crate::activity::{Activity, ActivityForm, FieldErrors};
 use crate::auth::Caller;
 use crate::cursor;
-use crate::error::{Error, report};
+use crate::error::Error;
 use crate::store::ActivityQuery;
 use crate::summary::{GroupBy, from_rollups};
 
 const STYLE: &str = include_str!("style.css");
+
+/// The pages and their stylesheet.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(form).post(record))
+        .route("/activities", get(list))
+        .route("/summary", get(summary))
+        .route("/static/style.css", get(stylesheet))
+}
 
 pub async fn stylesheet() -> Response {
     (
@@ -33,56 +44,6 @@ pub async fn stylesheet() -> Response {
         STYLE,
     )
         .into_response()
-}
-
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum Page {
-    Record,
-    List,
-    Summary,
-    SignIn,
-}
-
-pub(super) fn layout(page: Page, title: &str, body: Markup) -> Markup {
-    let current = |p: Page| if p == page { Some("page") } else { None };
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Metrics App" }
-                link rel="stylesheet" href="/static/style.css";
-            }
-            body {
-                header { nav {
-                    a.brand href="/" { "Metrics App" }
-                    a href="/" aria-current=[current(Page::Record)] { "Record" }
-                    a href="/activities" aria-current=[current(Page::List)] { "Activities" }
-                    a href="/summary" aria-current=[current(Page::Summary)] { "Summary" }
-                } (super::signin::status_bar()) }
-                main { (body) }
-                footer { "JSON API: " a href="/openapi.json" { "/openapi.json" } }
-            }
-        }
-    }
-}
-
-/// An error as a page, with the status the JSON API would answer.
-fn error_page(page: Page, error: &Error) -> Response {
-    if error.status().is_server_error() {
-        tracing::error!(error = %report(error), "page failed");
-    }
-    let message = error.body().error.message;
-    let body = layout(
-        page,
-        "Error",
-        html! {
-            h1 { "Something went wrong" }
-            p.notice.error { (message) }
-        },
-    );
-    (error.status(), body).into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,7 +60,7 @@ pub async fn form(
         date: Utc::now().date_naive().format("%Y-%m-%d").to_string(),
         ..ActivityForm::default()
     };
-    super::signin::fill_engineer(&caller, &mut form.engineer);
+    caller.fill_engineer(&mut form.engineer);
     let offered = state.suggestions.get(state.store.as_ref()).await;
     record_page(
         &form,
@@ -124,7 +85,7 @@ pub async fn record(
             return error_page(Page::Record, &error);
         }
     };
-    super::signin::fill_engineer(&caller, &mut form.engineer);
+    caller.fill_engineer(&mut form.engineer);
     match form.validate() {
         Ok(fields) => {
             let activity = Activity::new(fields, Utc::now());
@@ -190,7 +151,7 @@ fn record_page(
             }
             div.card {
                 form.record method="post" action="/" novalidate {
-                    (super::signin::csrf_field())
+                    (csrf_field())
                     (field("customer", "Customer", "text", &form.customer, datalist("customer", &offered.customers)))
                     (field("project", "Project", "text", &form.project, datalist("project", &offered.projects)))
                     (field("engineer", "Engineer", "text", &form.engineer, datalist("engineer", &offered.engineers)))

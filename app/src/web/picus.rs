@@ -5,16 +5,18 @@
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
-use super::api::known_id;
 use super::extract::JsonBody;
+use super::respond::{json_response, known_id};
 use crate::error::{Error, ErrorBody, Result};
 use crate::item::item_from_body;
 use crate::store::{ITEM_PAGE, ItemPage, SharedStore};
@@ -54,18 +56,13 @@ fn with_id_spliced(id: &str, item: &[u8]) -> Vec<u8> {
     json
 }
 
-/// A response of JSON bytes made elsewhere. Its header map is made large enough at once
-/// for the headers the middleware adds (request id, CORS `vary`, security headers), not
-/// grown twice on the way out.
-pub(crate) fn json_response(json: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(json));
-    let mut headers = HeaderMap::with_capacity(12);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    *response.headers_mut() = headers;
-    response
+/// The original endpoints, with the same shapes, described in the OpenAPI document.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(put))
+        .routes(routes!(get))
+        .routes(routes!(delete))
 }
 
 /// Every stored item, each with its `id`.

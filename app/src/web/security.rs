@@ -12,7 +12,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -24,59 +23,18 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cookie::{Cookie, SameSite};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
-use super::signin;
+use super::context::{
+    CSRF_COOKIE, CSRF_FIELD, PAGE, PageContext, cookie, served_over_tls, set_cookie,
+};
+use super::state::WriteLimit;
+use super::views;
 use crate::auth::{Auth, AuthMode, Caller, session};
 use crate::error::Error;
-
-/// The cookie holding the browser's CSRF token, and the form field that repeats it.
-pub const CSRF_COOKIE: &str = "metrics_csrf";
-pub const CSRF_FIELD: &str = "csrf_token";
-
-/// Writes each client (a signed-in engineer, else an address) may make.
-#[derive(Debug, Clone, Copy)]
-pub struct WriteLimit {
-    /// Sustained writes per second.
-    pub per_second: NonZeroU32,
-    /// Writes allowed at once after a quiet spell.
-    pub burst: NonZeroU32,
-}
-
-impl Default for WriteLimit {
-    fn default() -> Self {
-        Self {
-            per_second: NonZeroU32::new(20).expect("not zero"),
-            burst: NonZeroU32::new(200).expect("not zero"),
-        }
-    }
-}
-
-/// What a page needs to know of the request it renders: held for the handler's duration
-/// (a task-local), so the shared layout shows who is signed in without every handler
-/// passing it down.
-#[derive(Debug, Clone)]
-pub struct PageContext {
-    pub caller: Caller,
-    pub mode: AuthMode,
-    /// The browser's CSRF token, for the hidden field of every form that posts.
-    pub csrf: String,
-    /// Mode `none` on an address beyond loopback: the pages warn that anyone may write.
-    pub open_to_anyone: bool,
-}
-
-tokio::task_local! {
-    static PAGE: PageContext;
-}
-
-/// The context of the page being rendered; none outside a request (unit tests).
-pub fn page_context() -> Option<PageContext> {
-    PAGE.try_with(Clone::clone).ok()
-}
 
 /// What kind of route a path is, for the guard's rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,43 +182,6 @@ where
     }
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-}
-
-/// Whether the client reached the app over TLS (directly, or at a proxy that says so).
-pub fn served_over_tls(parts_headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
-    uri.scheme_str() == Some("https")
-        || parts_headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(',')
-                    .next()
-                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-            })
-}
-
-/// A cookie the way this app sets them: whole site, `HttpOnly`, `SameSite=Lax`, and
-/// `Secure` when served over TLS.
-pub fn set_cookie(name: &str, value: String, max_age_secs: i64, secure: bool) -> HeaderValue {
-    let cookie = Cookie::build((name, value))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .max_age(cookie::time::Duration::seconds(max_age_secs))
-        .build();
-    HeaderValue::from_str(&cookie.to_string()).expect("cookie names and values are ASCII")
-}
-
 fn new_csrf_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random source works");
@@ -391,7 +312,7 @@ where
             Route::Api | Route::Items => error.into_response(),
             // Rendered with the context too: its sign-in form needs the CSRF token.
             Route::Page | Route::SignIn | Route::Public => {
-                PAGE.sync_scope(context.clone(), || signin::refused(&context, &error))
+                PAGE.sync_scope(context.clone(), || views::refused(&context, &error))
             }
         },
     };
@@ -463,18 +384,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Caller>()
             .cloned()
             .unwrap_or(Caller::Anonymous))
-    }
-}
-
-/// Only its engineer or an admin may edit or delete an activity; an unknown id is left
-/// to the handler's 404.
-pub async fn may_change(state: &super::AppState, caller: &Caller, id: &str) -> Result<(), Error> {
-    if let Caller::Everyone = caller {
-        return Ok(());
-    }
-    match state.store.get_activity(id).await? {
-        Some(activity) => caller.may_act_for(&activity.fields.engineer),
-        None => Ok(()),
     }
 }
 
@@ -614,13 +523,5 @@ mod tests {
         assert!(!with("text/plain"));
         assert!(!with("application/x-www-form-urlencoded"));
         assert!(!is_json(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn cookies_are_found_by_name() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, "a=1; metrics_csrf=xyz".parse().expect("v"));
-        assert_eq!(cookie(&headers, CSRF_COOKIE), Some("xyz"));
-        assert_eq!(cookie(&headers, "metrics_session"), None);
     }
 }

@@ -2,119 +2,27 @@
 //! line at the top of every page saying who is signed in (or that anyone may write), and
 //! the page a refused request gets instead of a JSON error.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::AppState;
-use super::pages::{Page, layout};
-use super::security::{CSRF_FIELD, PageContext, page_context, served_over_tls, set_cookie};
+use super::context::{page_context, served_over_tls, set_cookie};
+use super::views::sign_in_page;
+use crate::auth::session;
 use crate::auth::tokens::token_hash;
-use crate::auth::{AuthMode, Caller, Role, session};
 use crate::error::Error;
 
-/// The hidden field every posting form carries (double-submit of the CSRF cookie).
-pub fn csrf_field() -> Markup {
-    let token = page_context().map(|c| c.csrf).unwrap_or_default();
-    html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
-}
-
-/// Who is signed in, with a sign-out button; or a sign-in link; or, with sign-in off on
-/// a network address, a warning that anyone may write.
-pub fn status_bar() -> Markup {
-    let Some(context) = page_context() else {
-        return html! {};
-    };
-    html! {
-        @match &context.caller {
-            Caller::Everyone => @if context.open_to_anyone {
-                p.banner.warning role="alert" {
-                    "Sign-in is off: anyone who can reach this app can record, change and delete every activity. "
-                    "Start it with " code { "--auth token" } " (see the README, Sign-in)."
-                }
-            },
-            Caller::Anonymous => p.banner { "Not signed in. " a href="/sign-in" { "Sign in" } },
-            Caller::SignedIn { identity, .. } => div.banner {
-                "Signed in as " strong { (identity.engineer) }
-                @if identity.role == Role::Admin { " (admin)" }
-                @if context.mode == AuthMode::Token {
-                    form.inline method="post" action="/sign-out" {
-                        (csrf_field())
-                        button.secondary type="submit" { "Sign out" }
-                    }
-                }
-            },
-        }
-    }
-}
-
-/// The engineer a form records for: the signed-in one, unless an admin names another.
-pub fn fill_engineer(caller: &Caller, engineer: &mut String) {
-    if let Some(identity) = caller.identity()
-        && (identity.role == Role::Engineer || engineer.trim().is_empty())
-    {
-        identity.engineer.clone_into(engineer);
-    }
-}
-
-fn sign_in_page(context: &PageContext, error: Option<&str>) -> Markup {
-    let form_available = context.mode == AuthMode::Token;
-    layout(
-        Page::SignIn,
-        "Sign in",
-        html! {
-            h1 { "Sign in" }
-            @if let Some(error) = error {
-                p.notice.error role="alert" { (error) }
-            }
-            @match context.mode {
-                AuthMode::None => p.notice { "Sign-in is off on this app (" code { "--auth none" } "): everyone may read and write." },
-                AuthMode::Proxy => p.notice { "This app signs you in through your organisation's sign-in proxy. Open it through the proxy's address." },
-                AuthMode::Token => {}
-            }
-            @if form_available {
-                div.card {
-                    form.record method="post" action="/sign-in" {
-                        (csrf_field())
-                        div.wide {
-                            label for="token" { "API token" }
-                            input id="token" name="token" type="password" autocomplete="current-password" required;
-                            p.hint { "Paste the token your administrator gave you. It is sent once; the browser keeps a session cookie, not the token." }
-                        }
-                        div.wide { button type="submit" { "Sign in" } }
-                    }
-                }
-            }
-        },
-    )
-}
-
-/// A request the guard refused, as a page: the sign-in form for 401, else the reason.
-pub fn refused(context: &PageContext, error: &Error) -> Response {
-    let status = error.status();
-    let body = match error {
-        Error::Unauthorized => sign_in_page(context, Some("Sign in to use this page.")),
-        _ => layout(
-            Page::Record,
-            "Refused",
-            html! {
-                h1 { "Not allowed" }
-                p.notice.error role="alert" { (error.body().error.message) }
-                p { a href="/" { "Back to the form" } }
-            },
-        ),
-    };
-    let mut response = (status, body).into_response();
-    if let Error::RateLimited { retry_after } = error {
-        response
-            .headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
-    }
-    response
+/// The sign-in form and signing out.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sign-in", get(form).post(sign_in))
+        .route("/sign-out", post(sign_out))
 }
 
 pub async fn form() -> Markup {
