@@ -410,6 +410,12 @@ fn random_failure(what: &str, error: getrandom::Error) -> Failure {
     }
 }
 
+fn secret_refused(what: &str, error: kube::Error) -> Failure {
+    let mut failure = failure(what, &Error::Kube(error));
+    failure.reason = "SecretApplyFailed".to_owned();
+    failure
+}
+
 async fn create_token_secret(
     app: &MetricsApp,
     ctx: &Context,
@@ -447,11 +453,7 @@ async fn create_token_secret(
             tokens = resources::auth::TOKENS_KEY,
             key = resources::auth::SESSION_KEY,
         ))),
-        Err(error) => {
-            let mut failure = failure(&what, &Error::Kube(error));
-            failure.reason = "SecretApplyFailed".to_owned();
-            Err(failure)
-        }
+        Err(error) => Err(secret_refused(&what, error)),
     }
 }
 
@@ -470,11 +472,7 @@ async fn add_session_key(
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|error| {
-            let mut failure = failure(&what, &Error::Kube(error));
-            failure.reason = "SecretApplyFailed".to_owned();
-            failure
-        })?;
+        .map_err(|error| secret_refused(&what, error))?;
     publish(
         app,
         ctx,
