@@ -65,6 +65,7 @@ impl MetricsAppExt for MetricsApp {
                 resources: None,
                 env: Vec::new(),
                 service_account: None,
+                placement: Default::default(),
                 auth: Default::default(),
                 suspend: false,
                 functions: Vec::new(),

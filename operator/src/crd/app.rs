@@ -1,5 +1,8 @@
-//! The app's workload: its rollout, Service, sign-in and ServiceAccount.
+//! The app's workload: its rollout, Service, sign-in, ServiceAccount and placement.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::KubeSchema;
 use schemars::JsonSchema;
@@ -216,4 +219,47 @@ pub struct ServiceAccountSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^arn:[a-z0-9-]+:iam::[0-9]{12}:role/.+$"))]
     pub role_arn: Option<String>,
+}
+
+/// Where the app pods run.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSpec {
+    /// Spread the pods across zones and across nodes (`topologySpreadConstraints` on
+    /// `topology.kubernetes.io/zone` and `kubernetes.io/hostname`, `maxSkew: 1`,
+    /// `whenUnsatisfiable: ScheduleAnyway`, so a one-zone or one-node cluster still runs
+    /// them; each rollout's pods are spread on their own). On by default.
+    #[serde(default = "default_true")]
+    pub spread: bool,
+
+    /// Passed to the pods as `nodeSelector`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+
+    /// Passed to the pods as `tolerations`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub tolerations: Vec<Toleration>,
+
+    /// Passed to the pods as `affinity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+}
+
+impl Default for PlacementSpec {
+    fn default() -> Self {
+        Self {
+            spread: true,
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            affinity: None,
+        }
+    }
+}
+
+impl PlacementSpec {
+    /// Nothing asked beyond the defaults (not written back into manifests).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }

@@ -145,6 +145,11 @@ pub struct MetricsAppSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<ServiceAccountSpec>,
 
+    /// Where the app pods run: spread across zones and nodes by default, and the
+    /// scheduling fields passed to the pods as they are.
+    #[serde(default, skip_serializing_if = "PlacementSpec::is_default")]
+    pub placement: PlacementSpec,
+
     /// When true the operator touches nothing (neither the table nor the app) until it
     /// is set back to false. Deletion still follows the table's deletion policy.
     #[serde(default)]

@@ -6,7 +6,8 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvFromSource, HTTPGetAction, Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, SeccompProfile, SecurityContext, SleepAction, Volume, VolumeMount,
+    PodTemplateSpec, Probe, SeccompProfile, SecurityContext, SleepAction, TopologySpreadConstraint,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -36,6 +37,26 @@ pub const CONFIG_CHECKSUM_ANNOTATION: &str = "metricsapp.dev/config-checksum";
 
 const APP_UID: i64 = 65532;
 
+/// Pods spread across zones, then nodes. `ScheduleAnyway`: a cluster with one zone or
+/// one node still runs every replica. `pod-template-hash` spreads each rollout's pods on
+/// their own, so a new ReplicaSet is not packed where the old one leaves room.
+fn spread(app: &MetricsApp) -> Vec<TopologySpreadConstraint> {
+    ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        .into_iter()
+        .map(|key| TopologySpreadConstraint {
+            topology_key: key.into(),
+            max_skew: 1,
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(selector_labels(app)),
+                ..LabelSelector::default()
+            }),
+            match_label_keys: Some(vec!["pod-template-hash".into()]),
+            ..TopologySpreadConstraint::default()
+        })
+        .collect()
+}
+
 /// The app's Deployment: rolling update (no unavailable replica by default), probes on
 /// `/readyz` and `/healthz`, time to drain on shutdown, a restricted security context,
 /// configuration from `config` plus the user's `env`.
@@ -44,6 +65,7 @@ pub fn deployment(app: &MetricsApp, config: &ConfigMap) -> Result<Deployment> {
     let rollout = &app.spec.rollout;
     let default_rollout = crate::crd::RolloutSpec::default();
     let token = super::auth::token_volume(app);
+    let placement = &app.spec.placement;
     let container = Container {
         name: "metrics-app".into(),
         image: Some(app.spec.image.clone()),
@@ -114,6 +136,11 @@ pub fn deployment(app: &MetricsApp, config: &ConfigMap) -> Result<Deployment> {
             ..PodSecurityContext::default()
         }),
         containers: vec![container],
+        topology_spread_constraints: placement.spread.then(|| spread(app)),
+        node_selector: (!placement.node_selector.is_empty())
+            .then(|| placement.node_selector.clone()),
+        tolerations: (!placement.tolerations.is_empty()).then(|| placement.tolerations.clone()),
+        affinity: placement.affinity.clone(),
         volumes: Some(
             [Volume {
                 name: "tmp".into(),
@@ -389,5 +416,41 @@ mod tests {
         before["spec"]["template"]["spec"]["containers"][0]["image"] =
             "ghcr.io/metricsapp/metrics-app:next".into();
         assert_eq!(before, after);
+    }
+
+    #[test]
+    fn pods_spread_across_zones_and_nodes_unless_told_not_to() {
+        let mut app = MetricsApp::test();
+        let built = build(&app);
+        let spread = pod(&built).topology_spread_constraints.clone().unwrap();
+        let keys: Vec<_> = spread.iter().map(|c| c.topology_key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+        );
+        for constraint in &spread {
+            assert_eq!(constraint.max_skew, 1);
+            assert_eq!(constraint.when_unsatisfiable, "ScheduleAnyway");
+            assert_eq!(
+                constraint.label_selector.as_ref().unwrap().match_labels,
+                Some(selector_labels(&app))
+            );
+        }
+        assert_eq!(pod(&built).node_selector, None);
+        app.spec.placement.spread = false;
+        app.spec.placement.node_selector = BTreeMap::from([("pool".into(), "apps".into())]);
+        app.spec.placement.tolerations = vec![k8s_openapi::api::core::v1::Toleration {
+            key: Some("dedicated".into()),
+            operator: Some("Exists".into()),
+            ..Default::default()
+        }];
+        let built = build(&app);
+        let placed = pod(&built);
+        assert_eq!(placed.topology_spread_constraints, None);
+        assert_eq!(placed.node_selector.as_ref().unwrap()["pool"], "apps");
+        assert_eq!(
+            placed.tolerations.as_ref().unwrap()[0].key.as_deref(),
+            Some("dedicated")
+        );
     }
 }
