@@ -62,6 +62,8 @@ OPERATOR_RULES = {
     ("", "services"): {"list", "watch", "create", "patch"},
     ("", "configmaps"): {"list", "watch", "create", "patch"},
     ("", "serviceaccounts"): {"list", "watch", "create", "patch"},
+    ("autoscaling", "horizontalpodautoscalers"): {"list", "watch", "create", "patch", "delete"},
+    ("policy", "poddisruptionbudgets"): {"list", "watch", "create", "patch", "delete"},
     ("", "secrets"): {"list", "watch", "create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
@@ -814,11 +816,14 @@ def check_environment_promises(apps: dict[str, dict[str, Any]]) -> None:
     """The examples are documentation: hold them to what the README says they show."""
     prod, staging, dev = apps["prod"]["spec"], apps["staging"]["spec"], apps["dev"]["spec"]
     promises = {
-        "prod: PROVISIONED 5/5 with PITR, 3 replicas, Retain, backup before delete": prod["table"].get("billingMode")
+        "prod: PROVISIONED 5/5 with PITR, 3..10 autoscaled replicas, Retain, backup before delete": prod["table"].get(
+            "billingMode"
+        )
         == "PROVISIONED"
         and (prod["table"].get("readCapacity"), prod["table"].get("writeCapacity")) == (5, 5)
         and prod["table"].get("pointInTimeRecovery") is True
-        and prod.get("replicas") == 3
+        and prod.get("autoscaling", {}).get("minReplicas") == 3
+        and prod.get("autoscaling", {}).get("maxReplicas") == 10
         and prod["table"].get("deletionPolicy") == "Retain"
         and prod["table"].get("backupBeforeDelete") is True,
         "staging: on-demand, 2 replicas, Retain": staging["table"].get("billingMode") == "PAY_PER_REQUEST"

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -38,6 +39,7 @@ pub const SERVICE_ACCOUNT_PATH: &str = "/api/v1/namespaces/team/serviceaccounts/
 pub const CONFIG_MAP_PATH: &str = "/api/v1/namespaces/team/configmaps/metrics";
 pub const SERVICE_PATH: &str = "/api/v1/namespaces/team/services/metrics";
 pub const DEPLOYMENT_PATH: &str = "/apis/apps/v1/namespaces/team/deployments/metrics";
+pub const BUDGET_PATH: &str = "/apis/policy/v1/namespaces/team/poddisruptionbudgets/metrics";
 pub const SECRETS_PATH: &str = "/api/v1/namespaces/team/secrets";
 pub const SECRET_PATH: &str = "/api/v1/namespaces/team/secrets/metrics-auth";
 
@@ -66,6 +68,8 @@ impl MetricsAppExt for MetricsApp {
                 env: Vec::new(),
                 service_account: None,
                 placement: Default::default(),
+                autoscaling: None,
+                disruption: Default::default(),
                 auth: Default::default(),
                 suspend: false,
                 functions: Vec::new(),
@@ -279,6 +283,8 @@ pub struct LiveObjects {
     pub deployment: Value,
     /// Token Secrets, as the labelled Secrets watch holds them.
     pub secrets: Vec<Value>,
+    /// The PodDisruptionBudget, when the app has one.
+    pub budget: Option<Value>,
 }
 
 impl LiveObjects {
@@ -298,6 +304,11 @@ impl LiveObjects {
             service: applied(SERVICE_PATH),
             deployment: applied(DEPLOYMENT_PATH),
             secrets: Vec::new(),
+            budget: exchanges
+                .iter()
+                .rev()
+                .find(|exchange| exchange.method == "PATCH" && exchange.path == BUDGET_PATH)
+                .map(|exchange| exchange.response.clone()),
         }
     }
 
@@ -321,6 +332,7 @@ impl LiveObjects {
             service: keep(SERVICE_PATH, before.map(|b| &b.service)),
             deployment: keep(DEPLOYMENT_PATH, before.map(|b| &b.deployment)),
             secrets: before.map(|b| b.secrets.clone()).unwrap_or_default(),
+            budget: applied(BUDGET_PATH).or_else(|| before.and_then(|b| b.budget.clone())),
         }
     }
 
@@ -347,6 +359,11 @@ impl LiveObjects {
             .apply_watcher_event(&watcher::Event::Apply(meta::<ServiceAccount>(
                 &self.service_account,
             )));
+        if let Some(budget) = &self.budget {
+            writers
+                .disruption_budgets
+                .apply_watcher_event(&watcher::Event::Apply(meta::<PodDisruptionBudget>(budget)));
+        }
         for secret in &self.secrets {
             let mut secret: Secret = serde_json::from_value(secret.clone()).expect("a Secret");
             crate::controller::strip_secret(&mut secret);
@@ -372,6 +389,11 @@ impl LiveObjects {
         let secret = serde_json::to_value(typed).expect("a Secret serializes");
         self.secrets.push(secret);
         self
+    }
+
+    /// The apply of the PodDisruptionBudget a process that does not remember it sends.
+    pub fn budget_apply(&self) -> Expect {
+        Expect::patch_answered(BUDGET_PATH, self.budget.clone().expect("a budget"))
     }
 
     /// As once someone changed the Deployment's image by hand (`kubectl edit`).
@@ -428,6 +450,8 @@ impl Scenario {
                     Expect::event("ServiceCreated"),
                     Expect::patch(DEPLOYMENT_PATH),
                     Expect::event("DeploymentCreated"),
+                    Expect::patch(BUDGET_PATH),
+                    Expect::event("PodDisruptionBudgetCreated"),
                     Expect::status(&app),
                 ])
                 .collect(),

@@ -77,7 +77,8 @@ async fn pass_in(
     ctx.carry(process.memory.clone());
     let server = server.run(scenario);
     let started = Instant::now();
-    let result = reconcile(std::sync::Arc::new(app), ctx.clone()).await;
+    // Boxed as the Controller runs it: a pass is a large future for a test thread's stack.
+    let result = Box::pin(reconcile(std::sync::Arc::new(app), ctx.clone())).await;
     let took = started.elapsed();
     process.memory = ctx.remembered();
     process.metrics = ctx.metrics.encode().unwrap_or_default();
@@ -654,6 +655,9 @@ fn live_of(app: &MetricsApp) -> LiveObjects {
             serde_json::to_value(crate::resources::service(app).unwrap()).unwrap(),
         ),
         secrets: Vec::new(),
+        budget: crate::resources::disruption_budget(app)
+            .unwrap()
+            .map(|budget| with_version(serde_json::to_value(budget).unwrap())),
     }
     .with_available_deployment(2)
 }
@@ -692,6 +696,7 @@ async fn a_failing_table_does_not_hold_back_a_new_image() {
                 Expect::patch_answered(SERVICE_PATH, live.service.clone()),
                 Expect::patch(DEPLOYMENT_PATH),
                 Expect::event("DeploymentUpdated"),
+                live.budget_apply(),
                 Expect::event("AwsUnavailable"),
                 Expect::status(&next),
             ],
@@ -745,6 +750,7 @@ async fn a_service_the_cluster_refuses_is_reported_and_the_deployment_still_roll
                 },
                 Expect::patch(DEPLOYMENT_PATH),
                 Expect::event("DeploymentUpdated"),
+                live.budget_apply(),
                 Expect::event("ServiceApplyFailed"),
                 Expect::status(&next),
             ],
@@ -761,7 +767,7 @@ async fn a_service_the_cluster_refuses_is_reported_and_the_deployment_still_roll
     assert!(message.contains("retried with backoff"), "{message}");
     assert_eq!(condition(&status, "TableReady")["status"], "True");
     assert_eq!(condition(&status, "Ready")["reason"], "ServiceApplyFailed");
-    assert_eq!(exchanges[5].body["type"], "Warning");
+    assert_eq!(exchanges[6].body["type"], "Warning");
 }
 
 #[tokio::test]
@@ -1134,6 +1140,7 @@ async fn a_new_image_that_never_becomes_ready_is_rolled_back_to_the_last_good_on
                 Expect::patch_answered(SERVICE_PATH, live.service.clone()),
                 Expect::patch(DEPLOYMENT_PATH),
                 Expect::event("DeploymentUpdated"),
+                live.budget_apply(),
                 Expect::status(&app),
             ],
         },
@@ -1181,6 +1188,7 @@ async fn a_new_image_that_never_becomes_ready_is_rolled_back_to_the_last_good_on
                 Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
                 Expect::patch_answered(SERVICE_PATH, live.service.clone()),
                 Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+                live.budget_apply(),
             ],
         },
     )
@@ -1237,6 +1245,7 @@ async fn what_the_administrator_does_not_allow_is_a_terminal_condition_naming_th
                 Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
                 Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
                 Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+                live.budget_apply(),
                 Expect::event("AwsUnavailable"),
                 Expect::event("NotAllowed"),
                 Expect::status(&app),
@@ -1277,6 +1286,7 @@ async fn the_token_secret_is_created_once_and_never_overwritten() {
         create_secret(Reply::Echo),
         Expect::event("AuthSecretCreated"),
         Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+        live.budget_apply(),
         Expect::event("AwsUnavailable"),
         Expect::status(&app),
     ]);
@@ -1341,10 +1351,10 @@ async fn the_token_secret_is_created_once_and_never_overwritten() {
     result.unwrap();
     assert!(exchanges.is_empty(), "{exchanges:?}");
     let mut writes = unchanged(&live);
-    writes.push(Expect::patch_answered(
-        DEPLOYMENT_PATH,
-        live.deployment.clone(),
-    ));
+    writes.extend([
+        Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+        live.budget_apply(),
+    ]);
     let (result, _, _) = pass(
         app.clone(),
         no_aws().await,
@@ -1428,6 +1438,7 @@ async fn a_token_secret_without_a_session_key_holds_the_deployment_back() {
     ] {
         let mut writes = objects(&live);
         writes.extend([
+            live.budget_apply(),
             Expect::event("AwsUnavailable"),
             Expect::event("AuthSecretIncomplete"),
             Expect::status(&app),
@@ -1452,6 +1463,7 @@ async fn a_token_secret_without_a_session_key_holds_the_deployment_back() {
     let mut writes = objects(&live);
     writes.extend([
         Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+        live.budget_apply(),
         Expect::event("AwsUnavailable"),
         Expect::status(&app),
     ]);
@@ -1509,6 +1521,7 @@ async fn every_child_edited_by_hand_is_put_back_with_no_foreign_item_left() {
             Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
             Expect::patch_answered(SERVICE_PATH, live.service.clone()),
             Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+            live.budget_apply(),
             Expect::event("AwsUnavailable"),
             Expect::status(&app),
         ],
@@ -1740,4 +1753,70 @@ async fn every_child_edited_by_hand_is_put_back_with_no_foreign_item_left() {
         Some(&Value::from("metrics-app"))
     );
     assert!(note(&exchanges).contains("containers had renamed not in the spec"));
+}
+
+#[tokio::test]
+async fn an_autoscaler_owns_the_replicas_and_the_budget_follows_the_fewest_pods() {
+    let mut app = with_known_table(MetricsApp::test().finalized());
+    let live = live_of(&app);
+    let mut process = Process::default();
+    let exchanges = pass_over(
+        &mut process,
+        &app,
+        &live,
+        vec![
+            Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+            Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+            Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+            Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+            live.budget_apply(),
+            Expect::event("AwsUnavailable"),
+            Expect::status(&app),
+        ],
+    )
+    .await;
+    app.status = Some(patched_status(&exchanges));
+
+    // Autoscaling 1..6: the Deployment is applied without `replicas` (so the autoscaler's
+    // count is never put back), the autoscaler is created, and one pod needs no budget.
+    let mut scaled = app.clone();
+    scaled.spec.autoscaling = Some(crd::AutoscalingSpec {
+        min_replicas: 1,
+        max_replicas: 6,
+        target_cpu_utilization_percentage: 70,
+        target_memory_utilization_percentage: None,
+    });
+    scaled.metadata.generation = Some(2);
+    let exchanges = pass_over(
+        &mut process,
+        &scaled,
+        &live,
+        vec![
+            Expect::patch(DEPLOYMENT_PATH),
+            Expect::event("DeploymentUpdated"),
+            Expect::patch("/apis/autoscaling/v2/namespaces/team/horizontalpodautoscalers/metrics"),
+            Expect::event("HorizontalPodAutoscalerCreated"),
+            Expect {
+                method: "DELETE",
+                path: BUDGET_PATH,
+                reason: None,
+                reply: Reply::Json(json!({"kind": "Status", "status": "Success"})),
+            },
+            Expect::event("PodDisruptionBudgetDeleted"),
+            Expect::status(&scaled),
+        ],
+    )
+    .await;
+    let deployment = &exchanges[0].body;
+    assert!(deployment["spec"].get("replicas").is_none(), "{deployment}");
+    let autoscaler = &exchanges[2].body;
+    assert_eq!(autoscaler["spec"]["minReplicas"], 1);
+    assert_eq!(autoscaler["spec"]["maxReplicas"], 6);
+    assert_eq!(autoscaler["spec"]["scaleTargetRef"]["name"], "metrics");
+    assert!(
+        exchanges[5].body["note"]
+            .as_str()
+            .unwrap()
+            .contains("no longer asks")
+    );
 }

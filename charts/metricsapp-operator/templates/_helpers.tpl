@@ -99,6 +99,13 @@ the ClusterRole (all namespaces) and the Role (watchNamespace).
 - apiGroups: [""]
   resources: ["services", "configmaps", "serviceaccounts"]
   verbs: ["list", "watch", "create", "patch"]
+# The app's autoscaler and disruption budget, deleted when the spec stops asking for them.
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 # The token Secrets of auth.mode token. Watched only by the label metricsapp.dev/tokens,
 # and every value is dropped on arrival: the operator keeps only the names of their keys.
 # Created once when the spec names none; patched only to add a session key the operator's

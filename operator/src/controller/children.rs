@@ -142,6 +142,32 @@ async fn apply_all(app: &MetricsApp, ctx: &Context) -> Result<(AppState, Option<
             live.map(|live| live.as_ref().clone())
         }
     };
+    // After the Deployment they act on; each removed when the spec stops asking for it.
+    let autoscaler = resources::autoscaler(app)?;
+    // Boxed: each child's apply is a large future, and a pass holds them all.
+    if let Err(failure) = Box::pin(keep_or_remove(
+        app,
+        ctx,
+        &namespace,
+        &caches.autoscalers,
+        autoscaler,
+    ))
+    .await
+    {
+        failures.push(failure);
+    }
+    let budget = resources::disruption_budget(app)?;
+    if let Err(failure) = Box::pin(keep_or_remove(
+        app,
+        ctx,
+        &namespace,
+        &caches.disruption_budgets,
+        budget,
+    ))
+    .await
+    {
+        failures.push(failure);
+    }
     let state = match deployment {
         Some(deployment) => AppState::Deployed {
             replicas: app.spec.replicas,
@@ -162,6 +188,57 @@ where
     store
         .get(&reference)
         .and_then(|cached| cached.resource_version())
+}
+
+/// Applies an optional child the spec asks for, or deletes the one the operator made
+/// when the spec no longer asks for it.
+async fn keep_or_remove<K>(
+    app: &MetricsApp,
+    ctx: &Context,
+    namespace: &str,
+    cache: &kube::runtime::reflector::Store<kube::core::PartialObjectMeta<K>>,
+    desired: Option<K>,
+) -> Result<(), Failure>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    if let Some(desired) = desired {
+        let cached = version(cache, &desired);
+        return apply_child(app, ctx, namespace, cached, desired)
+            .await
+            .map(drop);
+    }
+    let name = app.name_any();
+    let reference = ObjectRef::new(&name).within(namespace);
+    if cache.get(&reference).is_none() {
+        return Ok(());
+    }
+    let kind = K::kind(&()).into_owned();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    match api.delete(&name, &Default::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(error) => {
+            let mut failure = failure(&format!("{kind} {name}"), &Error::Kube(error));
+            failure.reason = format!("{kind}DeleteFailed");
+            return Err(failure);
+        }
+    }
+    ctx.forget_applied(&format!("{kind}/{namespace}/{name}"));
+    publish(
+        app,
+        ctx,
+        EventType::Normal,
+        &format!("{kind}Deleted"),
+        "Delete",
+        format!("deleted {kind} {name}: the spec no longer asks for one"),
+    )
+    .await;
+    Ok(())
 }
 
 /// Applies `desired` when [`needs_apply`] says so; returns the object as applied, or

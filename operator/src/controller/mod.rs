@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -108,6 +110,8 @@ pub struct Caches {
     /// Token Secrets (labelled `metricsapp.dev/tokens`) with the names of their keys and
     /// none of their values: the operator only asks whether a key is there.
     pub secrets: Store<Secret>,
+    pub autoscalers: Store<PartialObjectMeta<HorizontalPodAutoscaler>>,
+    pub disruption_budgets: Store<PartialObjectMeta<PodDisruptionBudget>>,
 }
 
 /// The writing side of [`Caches`], fed by the watches (or by tests).
@@ -117,6 +121,8 @@ pub struct CacheWriters {
     pub config_maps: reflector::store::Writer<PartialObjectMeta<ConfigMap>>,
     pub service_accounts: reflector::store::Writer<PartialObjectMeta<ServiceAccount>>,
     pub secrets: reflector::store::Writer<Secret>,
+    pub autoscalers: reflector::store::Writer<PartialObjectMeta<HorizontalPodAutoscaler>>,
+    pub disruption_budgets: reflector::store::Writer<PartialObjectMeta<PodDisruptionBudget>>,
 }
 
 /// Empty caches and their writers.
@@ -126,6 +132,8 @@ pub fn caches() -> (Caches, CacheWriters) {
     let (config_maps, config_maps_writer) = reflector::store();
     let (service_accounts, service_accounts_writer) = reflector::store();
     let (secrets, secrets_writer) = reflector::store();
+    let (autoscalers, autoscalers_writer) = reflector::store();
+    let (disruption_budgets, disruption_budgets_writer) = reflector::store();
     (
         Caches {
             deployments,
@@ -133,6 +141,8 @@ pub fn caches() -> (Caches, CacheWriters) {
             config_maps,
             service_accounts,
             secrets,
+            autoscalers,
+            disruption_budgets,
         },
         CacheWriters {
             deployments: deployments_writer,
@@ -140,6 +150,8 @@ pub fn caches() -> (Caches, CacheWriters) {
             config_maps: config_maps_writer,
             service_accounts: service_accounts_writer,
             secrets: secrets_writer,
+            autoscalers: autoscalers_writer,
+            disruption_budgets: disruption_budgets_writer,
         },
     )
 }
@@ -224,6 +236,10 @@ impl Context {
 
     fn remember_applied(&self, record: String, applied: Applied) {
         self.memory().applied.insert(record, applied);
+    }
+
+    fn forget_applied(&self, record: &str) {
+        self.memory().applied.remove(record);
     }
 
     /// What this operator process remembers so far (tests carry it from pass to pass,
@@ -376,7 +392,7 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         None => std::borrow::Cow::Borrowed(app.as_ref()),
     };
     let (app_state, app_failure) = if table_known {
-        apply_app(&deployed, ctx).await
+        Box::pin(apply_app(&deployed, ctx)).await
     } else {
         (AppState::WaitingForTable, None)
     };
@@ -640,6 +656,22 @@ pub async fn run(
     .modify(prune)
     .reflect(writers.config_maps)
     .touched_objects();
+    let autoscalers = watcher(
+        namespaced_or_all::<PartialObjectMeta<HorizontalPodAutoscaler>>(&client, namespace),
+        owned.clone(),
+    )
+    .default_backoff()
+    .modify(prune)
+    .reflect(writers.autoscalers)
+    .touched_objects();
+    let disruption_budgets = watcher(
+        namespaced_or_all::<PartialObjectMeta<PodDisruptionBudget>>(&client, namespace),
+        owned.clone(),
+    )
+    .default_backoff()
+    .modify(prune)
+    .reflect(writers.disruption_budgets)
+    .touched_objects();
     let service_accounts = watcher(
         namespaced_or_all::<PartialObjectMeta<ServiceAccount>>(&client, namespace),
         owned,
@@ -667,6 +699,8 @@ pub async fn run(
         .owns_stream(services)
         .owns_stream(config_maps)
         .owns_stream(service_accounts)
+        .owns_stream(autoscalers)
+        .owns_stream(disruption_budgets)
         // A referenced Secret is not owned by its MetricsApp: a change of one (a session
         // key added) is seen on the next pass, which a missing key makes come soon.
         .owns_stream(secrets)

@@ -263,3 +263,67 @@ impl PlacementSpec {
         *self == Self::default()
     }
 }
+
+/// How the app scales with its load.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("self.minReplicas <= self.maxReplicas")
+    .message("autoscaling.minReplicas must not exceed autoscaling.maxReplicas")
+    .reason(kube::core::Reason::FieldValueInvalid))]
+pub struct AutoscalingSpec {
+    /// Fewest pods.
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: i32,
+
+    /// Most pods.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+
+    /// Average CPU use the autoscaler keeps the pods at, in percent of their CPU
+    /// request (set `resources.requests.cpu`).
+    #[serde(
+        default = "default_cpu_target",
+        rename = "targetCPUUtilizationPercentage"
+    )]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: i32,
+
+    /// Average memory use to keep the pods at, in percent of their memory request; unset:
+    /// CPU only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_memory_utilization_percentage: Option<i32>,
+}
+
+fn default_cpu_target() -> i32 {
+    70
+}
+
+/// How many app pods a voluntary disruption (a node drain) may take at once.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DisruptionSpec {
+    /// Pods that may be unavailable at once during a drain: a number or a percentage
+    /// (`25%`). Default 1.
+    #[serde(default = "default_max_disrupted")]
+    pub max_unavailable: IntOrString,
+}
+
+impl Default for DisruptionSpec {
+    fn default() -> Self {
+        Self {
+            max_unavailable: default_max_disrupted(),
+        }
+    }
+}
+
+impl DisruptionSpec {
+    /// The default budget (not written back into manifests).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+fn default_max_disrupted() -> IntOrString {
+    IntOrString::Int(1)
+}

@@ -100,7 +100,8 @@ pub struct MetricsAppSpec {
     #[schemars(length(min = 1))]
     pub image: String,
 
-    /// Number of app pods. 0 scales the app down and keeps the table.
+    /// Number of app pods. 0 scales the app down and keeps the table. Ignored while
+    /// `autoscaling` is set: the HorizontalPodAutoscaler owns the count then.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 0))]
     #[x_kube(validation = kube::core::Rule::new("self >= 0").message("replicas must be 0 or more"))]
@@ -144,6 +145,19 @@ pub struct MetricsAppSpec {
     /// The Kubernetes ServiceAccount the app pods run as (created by the operator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<ServiceAccountSpec>,
+
+    /// A HorizontalPodAutoscaler (`autoscaling/v2`) on the app's Deployment. While it is
+    /// set the operator does not own the Deployment's `replicas`, so what the autoscaler
+    /// sets is never put back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+
+    /// The PodDisruptionBudget that keeps node drains from taking more than
+    /// `maxUnavailable` pods at once. Made whenever the app runs 2 or more pods
+    /// (`replicas`, or `autoscaling.minReplicas`); never for one pod, whose budget would
+    /// block every drain.
+    #[serde(default, skip_serializing_if = "DisruptionSpec::is_default")]
+    pub disruption: DisruptionSpec,
 
     /// Where the app pods run: spread across zones and nodes by default, and the
     /// scheduling fields passed to the pods as they are.

@@ -156,7 +156,9 @@ pub fn deployment(app: &MetricsApp, config: &ConfigMap) -> Result<Deployment> {
     Ok(Deployment {
         metadata: metadata(app)?,
         spec: Some(DeploymentSpec {
-            replicas: Some(app.spec.replicas),
+            // Left to the autoscaler when there is one: not sending the field gives up
+            // its ownership, so the autoscaler's count is never put back.
+            replicas: app.spec.autoscaling.is_none().then_some(app.spec.replicas),
             progress_deadline_seconds: Some(rollout.progress_deadline_seconds),
             selector: LabelSelector {
                 match_labels: Some(selector_labels(app)),
