@@ -38,7 +38,9 @@ use aws_sdk_dynamodb::types::{
 };
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -931,6 +933,62 @@ async fn lifecycle(world: World) {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+
+    // Two replicas: a PodDisruptionBudget selects the pods. With autoscaling 2..6, the
+    // HPA targets the Deployment and a count set through the scale subresource (what
+    // the autoscaler does) stays.
+    let budgets: Api<PodDisruptionBudget> =
+        Api::namespaced(world.client.clone(), &world.namespace);
+    let budget = budgets.get(name).await.expect("the PodDisruptionBudget");
+    let selected = budget
+        .spec
+        .and_then(|spec| spec.selector)
+        .and_then(|selector| selector.match_labels)
+        .unwrap_or_default();
+    assert_eq!(
+        selected.get("app.kubernetes.io/instance").map(String::as_str),
+        Some(name)
+    );
+    let mut scaled = world.app(name, &next_image, &table);
+    scaled.spec.autoscaling = Some(crd::AutoscalingSpec {
+        min_replicas: 2,
+        max_replicas: 6,
+        target_cpu_utilization_percentage: 70,
+        target_memory_utilization_percentage: None,
+    });
+    world.apply(&scaled).await;
+    let autoscalers: Api<HorizontalPodAutoscaler> =
+        Api::namespaced(world.client.clone(), &world.namespace);
+    let deadline = Instant::now() + world.resync_wait;
+    let autoscaler = loop {
+        if let Some(found) = autoscalers.get_opt(name).await.expect("get the HPA") {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no HorizontalPodAutoscaler {name}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let spec = autoscaler.spec.expect("HPA spec");
+    assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 6));
+    assert_eq!(spec.scale_target_ref.name, name);
+    let deployments: Api<Deployment> = Api::namespaced(world.client.clone(), &world.namespace);
+    deployments
+        .patch_scale(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .expect("scale the Deployment as the autoscaler would");
+    // The scale change starts a pass at once (the Deployment is watched); two in-process
+    // resyncs cover the passes after it.
+    tokio::time::sleep(IN_PROCESS_RESYNC * 2).await;
+    let replicas = deployments
+        .get(name)
+        .await
+        .expect("the Deployment")
+        .spec
+        .and_then(|spec| spec.replicas);
+    assert_eq!(replicas, Some(4), "the autoscaler's count was put back");
 
     // Delete with Retain (the default): table and items kept (the cleanup deletes it).
     world.delete_app_and_wait(name).await;
