@@ -82,6 +82,9 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         .build();
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
+        .retry_config(metricsapp_operator::aws_calls::retry_config(
+            args.aws_max_attempts,
+        ))
         .load()
         .await;
     let region = aws
@@ -153,6 +156,7 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         aws_deadline: args.aws_deadline,
         aws_full_read_period: args.aws_full_read_period,
         concurrency: args.concurrency,
+        transient_grace_period: args.transient_grace_period,
         limits: args.limits(),
     };
     let identity = lease

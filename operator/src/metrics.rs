@@ -69,6 +69,11 @@ impl Default for Metrics {
             "AWS calls made, by service, operation and outcome",
             aws_calls.calls.clone(),
         );
+        registry.register(
+            "metricsapp_aws_calls_failed",
+            "Failed attempts of AWS calls (each retry counts), by service, operation and kind: throttled, server, timeout, other",
+            aws_calls.failures.clone(),
+        );
         let resident_memory = Gauge::default();
         registry.register(
             "process_resident_memory_bytes",

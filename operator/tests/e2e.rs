@@ -194,6 +194,7 @@ impl World {
             aws_deadline: Duration::from_secs(60),
             aws_full_read_period: Duration::from_secs(3600),
             concurrency: 4,
+            transient_grace_period: Duration::from_secs(600),
         };
         let clients = AwsClients {
             dynamodb: self.dynamodb.clone(),
