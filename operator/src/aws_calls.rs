@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::retry::{RetryPartition, TokenBucket};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
@@ -25,6 +26,27 @@ pub fn retry_config(max_attempts: u32) -> RetryConfig {
     RetryConfig::adaptive()
         .with_max_attempts(max_attempts)
         .with_max_backoff(Duration::from_secs(5))
+}
+
+/// The retry quota of one service's client (its own rate limiter with it). The SDK's
+/// default quota (500, 5 a retry, 1 back per first-attempt success) runs dry within a
+/// few hundred calls when half of them fail, and from then on no call is retried at
+/// all: here a retry of a throttle costs 1 (the adaptive rate limiter already slows
+/// those down), of a 5xx 5 and of a timeout 10, and the quota also refills by 5 a
+/// second, so that a service that is down is retried about once a second, not in a
+/// storm.
+pub fn retry_partition(service: &'static str) -> RetryPartition {
+    RetryPartition::custom(service)
+        .token_bucket(
+            TokenBucket::builder()
+                .capacity(500)
+                .throttling_retry_cost(1)
+                .retry_cost(5)
+                .timeout_retry_cost(10)
+                .refill_rate(5.0)
+                .build(),
+        )
+        .build()
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -217,7 +217,8 @@ impl HttpConnector for FaultyConnector {
 }
 
 /// Clients for `endpoint` retrying as `retry` says (the operator's is
-/// `aws_calls::retry_config`), each failing the share of requests `faults` says.
+/// `aws_calls::retry_config`) within the operator's retry quota, each failing the share
+/// of requests `faults` says.
 pub async fn faulty_clients(
     endpoint: &str,
     faults: &Arc<Faults>,
@@ -239,12 +240,14 @@ pub async fn faulty_clients(
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config)
                 .http_client(client(Service::DynamoDb))
+                .retry_partition(crate::aws_calls::retry_partition("dynamodb"))
                 .retry_config(retry.clone())
                 .build(),
         ),
         lambda: aws_sdk_lambda::Client::from_conf(
             aws_sdk_lambda::config::Builder::from(&config)
                 .http_client(client(Service::Lambda))
+                .retry_partition(crate::aws_calls::retry_partition("lambda"))
                 .retry_config(retry.clone())
                 .build(),
         ),
@@ -252,6 +255,7 @@ pub async fn faulty_clients(
             aws_sdk_s3::config::Builder::from(&config)
                 .force_path_style(true)
                 .http_client(client(Service::S3))
+                .retry_partition(crate::aws_calls::retry_partition("s3"))
                 .retry_config(retry)
                 .build(),
         ),
