@@ -193,6 +193,26 @@ mod tests {
     }
 
     #[test]
+    fn failed_aws_attempts_are_counted_by_kind() {
+        use crate::aws_calls::{AwsFailureLabels, FailureKind};
+        let metrics = Metrics::default();
+        metrics
+            .aws_calls
+            .failures
+            .get_or_create(&AwsFailureLabels {
+                service: "DynamoDB".into(),
+                operation: "DescribeTimeToLive".into(),
+                kind: FailureKind::Throttled,
+            })
+            .inc();
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains(r#"metricsapp_aws_calls_failed_total{service="DynamoDB",operation="DescribeTimeToLive",kind="throttled"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn deleted_apps_leave_no_ready_series() {
         let metrics = Metrics::default();
         metrics.set_ready("team", "metrics", false);
