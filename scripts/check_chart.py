@@ -68,7 +68,7 @@ OPERATOR_RULES = {
     ("events.k8s.io", "events"): {"create", "patch"},
 }
 LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update", "patch"}}
-METRIC_NAMES = ("metricsapp_reconcile_failures_total", "metricsapp_ready")
+METRIC_NAMES = ("metricsapp_reconcile_failures_total", "metricsapp_ready", "metricsapp_aws_calls_failed_total")
 # Every optional feature on at once.
 ALL_OPTIONS: dict[str, Any] = {
     "replicaCount": 2,
@@ -577,8 +577,9 @@ def check_optional(docs: list[dict[str, Any]], label: str, values: dict[str, Any
                 any(name in rule["expr"] for rule in d["spec"]["groups"][0]["rules"]) for name in METRIC_NAMES
             )
             and {r["alert"] for r in d["spec"]["groups"][0]["rules"]}
-            >= {"MetricsAppReconcileFailing", "MetricsAppNotReady"},
-            f"alerts on {', '.join(METRIC_NAMES)}",
+            >= {"MetricsAppReconcileFailing", "MetricsAppNotReady", "MetricsAppAwsThrottled"}
+            and sustained_throttling(d, values),
+            f"alerts on {', '.join(METRIC_NAMES)}, on throttling only when it lasts",
         ),
         (
             "PodDisruptionBudget",
@@ -609,6 +610,22 @@ def check_optional(docs: list[dict[str, Any]], label: str, values: dict[str, Any
         if FAIL.check(len(found) == 1, f"{label}: {kind} enabled but {len(found)} rendered"):
             if FAIL.check(holds(found[0]), f"{label}: {kind} must be one that {what}: {found[0]}"):
                 ok(f"{label}: {kind} {what}")
+
+
+def sustained_throttling(rule: dict[str, Any], values: dict[str, Any]) -> bool:
+    """The throttling alert reads the throttled attempts of this operator as a rate over
+    a window and waits as long again: a single throttle, which the SDK retries and Ready
+    holds through, must not fire it."""
+    window = values["prometheusRule"]["throttledFor"]
+    alerts = [r for r in rule["spec"]["groups"][0]["rules"] if r["alert"] == "MetricsAppAwsThrottled"]
+    return len(alerts) == 1 and all(
+        'kind="throttled"' in a["expr"]
+        and f"rate(metricsapp_aws_calls_failed_total{{" in a["expr"]
+        and f"}}[{window}]))" in a["expr"]
+        and "job=" in a["expr"]
+        and a.get("for") == window
+        for a in alerts
+    )
 
 
 def endpoint_port(values: dict[str, Any]) -> int:

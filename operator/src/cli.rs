@@ -59,6 +59,18 @@ pub struct RunArgs {
     #[arg(long, env = "METRICSAPP_AWS_FULL_READ_PERIOD", default_value = "1h", value_parser = parse_period_or_zero)]
     pub aws_full_read_period: Duration,
 
+    /// How long a table or function last seen settled keeps its condition, and the
+    /// app its `Ready`, while reads of it fail for passing reasons (throttled, AWS 5xx,
+    /// timeouts); the failure shows on `Synced` meanwhile. `0s`: at once.
+    #[arg(long, env = "METRICSAPP_TRANSIENT_GRACE_PERIOD", default_value = "10m", value_parser = parse_period_or_zero)]
+    pub transient_grace_period: Duration,
+
+    /// Attempts per AWS call for throttling and other retryable errors (the SDK's
+    /// adaptive retry mode, which also slows the client down while AWS throttles);
+    /// all attempts together are bounded by --aws-call-timeout.
+    #[arg(long, env = "METRICSAPP_AWS_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub aws_max_attempts: u32,
+
     /// Put in front of every AWS name the operator makes (tables, functions), so that
     /// its IAM policy can be scoped to `<prefix>*`. Names recorded in a MetricsApp's
     /// status when its resources were created are kept.

@@ -502,6 +502,7 @@ pub fn context(aws: AwsClients, live: Option<&LiveObjects>) -> (Arc<Context>, Ap
         aws_deadline: Duration::from_secs(30),
         aws_full_read_period: Duration::from_secs(3600),
         concurrency: 4,
+        transient_grace_period: Duration::from_secs(600),
         limits: crate::limits::Limits::default(),
     };
     let (caches, mut writers) = crate::controller::caches();

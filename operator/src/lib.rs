@@ -23,6 +23,8 @@ pub mod table;
 pub mod telemetry;
 
 #[cfg(test)]
+mod faults;
+#[cfg(test)]
 mod fixtures;
 #[cfg(test)]
 mod reconcile_tests;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use futures::FutureExt;
+use metricsapp_operator::aws_calls::retry_partition;
 use metricsapp_operator::cli::RunArgs;
 use metricsapp_operator::controller::{self, AwsClients, Context, Settings};
 use metricsapp_operator::metrics::Metrics;
@@ -82,6 +83,9 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         .build();
     let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
+        .retry_config(metricsapp_operator::aws_calls::retry_config(
+            args.aws_max_attempts,
+        ))
         .load()
         .await;
     let region = aws
@@ -93,11 +97,13 @@ async fn run(args: RunArgs) -> Result<(), Error> {
     let clients = AwsClients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&aws)
+                .retry_partition(retry_partition("dynamodb"))
                 .interceptor(counter.clone())
                 .build(),
         ),
         lambda: aws_sdk_lambda::Client::from_conf(
             aws_sdk_lambda::config::Builder::from(&aws)
+                .retry_partition(retry_partition("lambda"))
                 .interceptor(counter.clone())
                 .build(),
         ),
@@ -106,6 +112,7 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         s3: aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&aws)
                 .force_path_style(aws.endpoint_url().is_some())
+                .retry_partition(retry_partition("s3"))
                 .interceptor(counter)
                 .build(),
         ),
@@ -153,6 +160,7 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         aws_deadline: args.aws_deadline,
         aws_full_read_period: args.aws_full_read_period,
         concurrency: args.concurrency,
+        transient_grace_period: args.transient_grace_period,
         limits: args.limits(),
     };
     let identity = lease

@@ -69,6 +69,11 @@ impl Default for Metrics {
             "AWS calls made, by service, operation and outcome",
             aws_calls.calls.clone(),
         );
+        registry.register(
+            "metricsapp_aws_calls_failed",
+            "Failed attempts of AWS calls (each retry counts), by service, operation and kind: throttled, server, timeout, other",
+            aws_calls.failures.clone(),
+        );
         let resident_memory = Gauge::default();
         registry.register(
             "process_resident_memory_bytes",
@@ -183,6 +188,26 @@ mod tests {
         );
         assert!(
             text.contains(r#"metricsapp_ready{namespace="team",name="metrics"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn failed_aws_attempts_are_counted_by_kind() {
+        use crate::aws_calls::{AwsFailureLabels, FailureKind};
+        let metrics = Metrics::default();
+        metrics
+            .aws_calls
+            .failures
+            .get_or_create(&AwsFailureLabels {
+                service: "DynamoDB".into(),
+                operation: "DescribeTimeToLive".into(),
+                kind: FailureKind::Throttled,
+            })
+            .inc();
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains(r#"metricsapp_aws_calls_failed_total{service="DynamoDB",operation="DescribeTimeToLive",kind="throttled"} 1"#),
             "{text}"
         );
     }

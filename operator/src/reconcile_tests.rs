@@ -1820,3 +1820,347 @@ async fn an_autoscaler_owns_the_replicas_and_the_budget_follows_the_fewest_pods(
             .contains("no longer asks")
     );
 }
+
+/// A MetricsApp with a table streaming to one function triggered by it, all named after
+/// `prefix` and `index` (the tests share one moto server).
+fn app_with_triggered_function(prefix: &str, index: usize, role: &str, bucket: &str) -> MetricsApp {
+    let mut app = MetricsApp::test()
+        .finalized()
+        .with_table(&format!("{prefix}-{index}"));
+    app.spec.table.stream = Some(crd::StreamViewType::NewAndOldImages);
+    let mut rollup = function_spec("rollup");
+    rollup.role_arn = role.to_owned();
+    rollup.function_name = Some(format!("{prefix}-fn-{index}"));
+    rollup.code.s3.as_mut().unwrap().bucket = bucket.to_owned();
+    rollup.code.s3.as_mut().unwrap().key = "rollup.zip".into();
+    rollup.trigger = Some(crd::FunctionTrigger {
+        table_stream: Some(crd::TableStreamTrigger {
+            batch_size: Some(10),
+            starting_position: crd::StartingPosition::TrimHorizon,
+            maximum_batching_window_seconds: None,
+            maximum_retry_attempts: Some(2),
+            bisect_batch_on_function_error: true,
+            filter_patterns: Vec::new(),
+        }),
+    });
+    app.spec.functions = vec![rollup];
+    app
+}
+
+/// `apps` apps made Ready through passes back to back (the operator's backoff between
+/// them is not what is tested here) with half of all AWS requests failing: throttles and
+/// 500s in each service's own shape, some 500s after AWS acted. Then exactly one table,
+/// function and trigger each, and Ready held through passes at rest with the faults on.
+async fn converge_with_half_of_all_calls_failing(
+    test: &str,
+    apps: usize,
+    retry: aws_config::retry::RetryConfig,
+) {
+    let Some(endpoint) = metricsapp_testing::endpoint("MOTO_ENDPOINT", test) else {
+        return;
+    };
+    let plain = aws_at(&endpoint).await;
+    let config = metricsapp_testing::sdk_config(&endpoint).await;
+    let role =
+        metricsapp_testing::execution_role(&config, &metricsapp_testing::unique("faults-role"))
+            .await;
+    let bucket = metricsapp_testing::unique("faults-code");
+    metricsapp_testing::bucket(&plain.s3, &bucket, true).await;
+    metricsapp_testing::upload(
+        &plain.s3,
+        &bucket,
+        "rollup.zip",
+        metricsapp_testing::bootstrap_zip("1"),
+    )
+    .await;
+    let prefix = metricsapp_testing::unique("faults");
+    let faults = crate::faults::Faults::new(26, 50, crate::faults::Mix::ThrottlesAndErrors);
+    let aws = crate::faults::faulty_clients(&endpoint, &faults, retry).await;
+    let count =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+
+    let started = Instant::now();
+    let converged = futures::future::join_all((0..apps).map(|index| {
+        let app = app_with_triggered_function(&prefix, index, &role, &bucket);
+        let aws = aws.clone();
+        async move {
+            let mut process = Process::default();
+            let (app, live, exchanges) =
+                converge(&mut process, app, &aws, None, 40, functions_ready).await;
+            let passes = exchanges.iter().filter(|e| e.path == STATUS_PATH).count();
+            (process, app, live, passes)
+        }
+    }))
+    .await;
+    eprintln!(
+        "{apps} apps Ready in {:?}: {} of {} AWS requests failed ({} throttled, {} 500s of which {} after AWS acted); status writes per app: {:?}",
+        started.elapsed(),
+        faults.injected(),
+        faults.requests(),
+        count(&faults.throttled),
+        count(&faults.failed) + count(&faults.failed_after),
+        count(&faults.failed_after),
+        converged
+            .iter()
+            .map(|(.., passes)| *passes)
+            .collect::<Vec<_>>(),
+    );
+
+    // Exactly one table, function and trigger each: no retry made a second one.
+    let tables: Vec<String> = plain
+        .dynamodb
+        .list_tables()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|name| name.starts_with(&format!("{prefix}-")))
+        .collect();
+    assert_eq!(tables.len(), apps, "{tables:?}");
+    let functions: Vec<String> = plain
+        .lambda
+        .list_functions()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|function| function.unwrap().function_name.unwrap_or_default())
+        .filter(|name| name.starts_with(&format!("{prefix}-fn-")))
+        .collect();
+    assert_eq!(functions.len(), apps, "{functions:?}");
+    for (_, app, ..) in &converged {
+        let status = app.status.as_ref().unwrap();
+        let function = &status.functions[0];
+        let mappings = plain
+            .lambda
+            .list_event_source_mappings()
+            .function_name(&function.function_name)
+            .send()
+            .await
+            .unwrap();
+        let mappings = mappings.event_source_mappings();
+        assert_eq!(
+            mappings.len(),
+            1,
+            "{}: {mappings:?}",
+            function.function_name
+        );
+        assert_eq!(
+            mappings[0].event_source_arn(),
+            status.table.as_ref().and_then(|t| t.stream_arn.as_deref()),
+        );
+        assert_eq!(mappings[0].uuid(), function.mapping_uuid.as_deref());
+    }
+
+    // At rest, faults still on: every pass keeps Ready; what fails shows on Synced.
+    let (requests, started) = (faults.requests(), Instant::now());
+    let synced_false = futures::future::join_all(converged.into_iter().map(
+        |(mut process, mut app, live, _)| {
+            let aws = aws.clone();
+            async move {
+                let mut synced_false = 0;
+                for _ in 0..3 {
+                    let (ctx, server) = context(aws.clone(), live.as_ref());
+                    ctx.carry(process.memory.clone());
+                    let server = server.run_any(&app);
+                    reconcile(std::sync::Arc::new(app.clone()), ctx.clone())
+                        .await
+                        .unwrap();
+                    process.memory = ctx.remembered();
+                    drop(ctx);
+                    let exchanges = server.await.unwrap();
+                    let summaries: Vec<String> = exchanges.iter().map(Exchange::summary).collect();
+                    assert!(
+                        exchanges
+                            .iter()
+                            .all(|e| e.path == STATUS_PATH || e.path == EVENTS_PATH),
+                        "{summaries:?}"
+                    );
+                    if let Some(patch) = exchanges.iter().rev().find(|e| e.path == STATUS_PATH) {
+                        app.status =
+                            Some(serde_json::from_value(patch.response["status"].clone()).unwrap());
+                    }
+                    let status = app.status.as_ref().unwrap();
+                    assert!(status::is_ready(Some(status)), "{:#?}", status.conditions);
+                    synced_false += usize::from(
+                        status::find_condition(status, status::SYNCED)
+                            .is_some_and(|c| c.status == "False"),
+                    );
+                }
+                synced_false
+            }
+        },
+    ))
+    .await;
+    eprintln!(
+        "at rest: {} passes in {:?}, {} AWS requests, {} passes ended with Synced=False, Ready held in every one",
+        apps * 3,
+        started.elapsed(),
+        faults.requests() - requests,
+        synced_false.iter().sum::<usize>(),
+    );
+}
+
+/// The SDK's standard retry mode with the operator's attempts and retry quota: the
+/// adaptive mode's rate limiter answers throttles that do not depend on the rate (as
+/// these are) by sending at half a request a second, which the next test measures. The
+/// first backoff is 250 ms rather than the SDK's 1 s, to keep the test under a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_apps_converge_with_half_of_all_aws_calls_failing_and_stay_ready() {
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_initial_backoff(Duration::from_millis(250))
+        .with_max_backoff(Duration::from_secs(5));
+    converge_with_half_of_all_calls_failing(
+        "twenty_apps_converge_with_half_of_all_aws_calls_failing_and_stay_ready",
+        20,
+        retry,
+    )
+    .await;
+}
+
+/// The operator's own retry configuration (adaptive); about six minutes for twenty apps,
+/// so not in the test command: `cargo nextest run --run-ignored only adaptive`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "about six minutes: the adaptive rate limiter sends half a request a second"]
+async fn twenty_apps_converge_with_the_adaptive_retry_mode_and_half_of_all_calls_failing() {
+    converge_with_half_of_all_calls_failing(
+        "twenty_apps_converge_with_the_adaptive_retry_mode_and_half_of_all_calls_failing",
+        20,
+        crate::aws_calls::retry_config(8),
+    )
+    .await;
+}
+
+/// One attempt per call, so that a throttled read fails the pass at once.
+#[tokio::test]
+async fn a_ready_app_stays_ready_through_a_throttled_read_until_the_grace_period_is_over() {
+    let test = "a_ready_app_stays_ready_through_a_throttled_read_until_the_grace_period_is_over";
+    let Some(endpoint) = metricsapp_testing::endpoint("MOTO_ENDPOINT", test) else {
+        return;
+    };
+    let faults = crate::faults::Faults::new(7, 0, crate::faults::Mix::Throttles);
+    let aws =
+        crate::faults::faulty_clients(&endpoint, &faults, crate::aws_calls::retry_config(1)).await;
+    let app = MetricsApp::test()
+        .finalized()
+        .with_table(&unique_table("grace"));
+    let mut process = Process::default();
+    let (mut app, live, _) = converge(&mut process, app, &aws, None, 6, |status| {
+        status::is_ready(Some(status))
+    })
+    .await;
+    let live = live.unwrap();
+    let ready_before = status::find_condition(app.status.as_ref().unwrap(), status::READY)
+        .unwrap()
+        .clone();
+
+    // The one read of a settled table is throttled: Ready and TableReady stay, Synced
+    // says why, one Event.
+    faults.set_percent(100);
+    let (result, exchanges, _) = pass_in(
+        &mut process,
+        app.clone(),
+        aws.clone(),
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![Expect::event("Throttled"), Expect::status(&app)],
+        },
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(2)));
+    let throttled = patched_status(&exchanges);
+    assert_eq!(
+        status::find_condition(&throttled, status::READY),
+        Some(&ready_before)
+    );
+    assert_eq!(
+        status::find_condition(&throttled, status::TABLE_READY).map(|c| c.status.as_str()),
+        Some("True")
+    );
+    let synced = status::find_condition(&throttled, status::SYNCED).unwrap();
+    assert_eq!(
+        (synced.status.as_str(), synced.reason.as_str()),
+        ("False", "Throttled")
+    );
+    assert!(
+        synced.message.contains("DescribeTable")
+            && synced
+                .message
+                .contains("Rate of requests exceeds the allowed throughput"),
+        "{}",
+        synced.message
+    );
+    app.status = Some(throttled);
+
+    // Throttled again: nothing to write, no second Event.
+    let (result, _, _) = pass_in(
+        &mut process,
+        app.clone(),
+        aws.clone(),
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![],
+        },
+    )
+    .await;
+    assert!(result.is_ok());
+
+    // Past the grace period (Synced turned False 11 minutes ago): Ready turns False.
+    let mut late = app.clone();
+    let status = late.status.as_mut().unwrap();
+    for condition in &mut status.conditions {
+        if condition.type_ == status::SYNCED {
+            condition.last_transition_time = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now()
+                    - k8s_openapi::jiff::SignedDuration::from_mins(11),
+            );
+        }
+    }
+    let (_, exchanges, _) = pass_in(
+        &mut process,
+        late.clone(),
+        aws.clone(),
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![Expect::status(&late)],
+        },
+    )
+    .await;
+    let expired = patched_status(&exchanges);
+    let ready = status::find_condition(&expired, status::READY).unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Throttled")
+    );
+
+    // AWS answers again: the pass still reads the table once (what was learned before
+    // the throttling was kept), and Ready and Synced are True.
+    faults.set_percent(0);
+    let (_, exchanges, _) = pass_in(
+        &mut process,
+        late.clone(),
+        aws.clone(),
+        Scenario::Existing {
+            live,
+            writes: vec![Expect::status(&late)],
+        },
+    )
+    .await;
+    let recovered = patched_status(&exchanges);
+    assert!(status::is_ready(Some(&recovered)));
+    assert_eq!(
+        status::find_condition(&recovered, status::SYNCED).map(|c| c.status.as_str()),
+        Some("True")
+    );
+    assert_eq!(
+        aws_calls(&process.metrics),
+        BTreeMap::from([("DescribeTable".to_owned(), 1)]),
+        "a settled table is not read in full again after a throttled read"
+    );
+}

@@ -5,6 +5,14 @@
 //! a condition's status changes, each carries the generation it describes, and the
 //! reason says whether a problem is terminal (the spec or the table must change) or
 //! recoverable (retried with backoff).
+//!
+//! `Ready` says whether the app and its resources work, not whether the last read of
+//! AWS succeeded: a read that fails for a passing reason (throttled, an AWS 5xx, a
+//! timeout) on a resource last seen settled keeps its condition and `Ready` as they
+//! were, and shows on `Synced`; only when such failures outlast the grace period
+//! (counted from `Synced`'s lastTransitionTime) do they reach `Ready`.
+
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DeploymentStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -16,6 +24,7 @@ pub const TABLE_READY: &str = "TableReady";
 pub const FUNCTIONS_READY: &str = "FunctionsReady";
 pub const AVAILABLE: &str = "Available";
 pub const TERMINAL: &str = "Terminal";
+pub const SYNCED: &str = "Synced";
 
 /// Where the table stands after this pass.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +38,10 @@ pub enum TableState {
         table: Option<TableStatus>,
         failure: Failure,
     },
+    /// The table could not be read for a passing reason (throttled, an AWS 5xx, a
+    /// timeout, no connection) and nothing was changed: this says nothing about the
+    /// table itself.
+    Unread(Failure),
 }
 
 /// A failed part of a pass, as the conditions tell it.
@@ -76,6 +89,8 @@ pub enum PartState {
     InProgress(String),
     /// The part failed this pass.
     Failed(Failure),
+    /// The part could not be read for a passing reason, as [`TableState::Unread`].
+    Unread(Failure),
 }
 
 /// What one pass saw, besides the previous status.
@@ -94,6 +109,9 @@ pub struct Observation {
     pub image: String,
     /// The automatic rollback in force, if any.
     pub rollback: Option<RollbackStatus>,
+    /// How long unread resources last seen settled keep their conditions
+    /// (`--transient-grace-period`).
+    pub transient_grace_period: Duration,
 }
 
 /// The status after a pass.
@@ -104,8 +122,42 @@ pub fn next_status(
 ) -> MetricsAppStatus {
     let previous = previous.cloned().unwrap_or_default();
     let generation = observation.generation;
-    let table_ready = table_condition(&observation.table);
-    let functions_ready = functions_condition(&observation.functions);
+    let grace = within_grace(
+        &previous.conditions,
+        observation.transient_grace_period,
+        now,
+    );
+    // A part last seen settled for this generation, now only unread, is still settled.
+    let settled_before = |kind: &str| {
+        find(&previous.conditions, kind)
+            .filter(|c| c.status == "True" && c.observed_generation == generation)
+            .map(Verdict::of)
+    };
+    let table_held = match &observation.table {
+        TableState::Unread(_) if grace => settled_before(TABLE_READY),
+        TableState::Settled(_)
+        | TableState::InProgress(_)
+        | TableState::Failed { .. }
+        | TableState::Unread(_) => None,
+    };
+    let functions_unread_only = observation
+        .functions
+        .iter()
+        .all(|f| matches!(f.state, PartState::Settled | PartState::Unread(_)))
+        && observation
+            .functions
+            .iter()
+            .any(|f| matches!(f.state, PartState::Unread(_)));
+    let functions_held = if functions_unread_only && grace {
+        settled_before(FUNCTIONS_READY)
+    } else {
+        None
+    };
+    let functions_are_held = functions_held.is_some();
+    let synced = synced_condition(&observation, table_held.is_some() || functions_are_held);
+    let table_ready = table_held.unwrap_or_else(|| table_condition(&observation.table));
+    let functions_ready =
+        functions_held.unwrap_or_else(|| functions_condition(&observation.functions));
     let rollout = match &observation.app {
         AppState::Deployed {
             replicas,
@@ -150,6 +202,7 @@ pub fn next_status(
         (FUNCTIONS_READY, functions_ready),
         (AVAILABLE, available),
         (TERMINAL, terminal),
+        (SYNCED, synced),
     ]
     .into_iter()
     .map(|(kind, verdict)| condition(&previous.conditions, kind, verdict, generation, now))
@@ -157,6 +210,7 @@ pub fn next_status(
     let table = match &observation.table {
         TableState::Settled(table) | TableState::InProgress(table) => Some(table.clone()),
         TableState::Failed { table, .. } => table.clone().or(previous.table),
+        TableState::Unread(_) => previous.table,
     };
     let (ready_replicas, image) = match &observation.app {
         AppState::Deployed { status, .. } => (
@@ -173,7 +227,11 @@ pub fn next_status(
     let functions_ready = (!declared.is_empty()).then(|| {
         let settled = declared
             .iter()
-            .filter(|f| f.state == PartState::Settled)
+            .filter(|f| match f.state {
+                PartState::Settled => true,
+                PartState::Unread(_) => functions_are_held,
+                PartState::InProgress(_) | PartState::Failed(_) => false,
+            })
             .count();
         format!("{settled}/{}", declared.len())
     });
@@ -233,6 +291,14 @@ struct Verdict {
 }
 
 impl Verdict {
+    fn of(condition: &Condition) -> Self {
+        Verdict {
+            status: condition.status.clone(),
+            reason: condition.reason.clone(),
+            message: condition.message.clone(),
+        }
+    }
+
     fn new(ok: bool, reason: &str, message: impl Into<String>) -> Self {
         Verdict {
             status: if ok { "True" } else { "False" }.into(),
@@ -283,13 +349,15 @@ fn table_condition(table: &TableState) -> Verdict {
                 table.status.as_deref().unwrap_or("being changed")
             ),
         ),
-        TableState::Failed { failure, .. } => failure_verdict(failure),
+        TableState::Failed { failure, .. } | TableState::Unread(failure) => {
+            failure_verdict(failure)
+        }
     }
 }
 
 fn functions_condition(functions: &[FunctionOutcome]) -> Verdict {
     if let Some((function, failure)) = functions.iter().find_map(|f| match &f.state {
-        PartState::Failed(failure) => Some((f, failure)),
+        PartState::Failed(failure) | PartState::Unread(failure) => Some((f, failure)),
         PartState::Settled | PartState::InProgress(_) => None,
     }) {
         let mut failure = failure.clone();
@@ -300,7 +368,7 @@ fn functions_condition(functions: &[FunctionOutcome]) -> Verdict {
         .iter()
         .filter_map(|f| match &f.state {
             PartState::InProgress(what) => Some(format!("{}: {what}", f.status.name)),
-            PartState::Settled | PartState::Failed(_) => None,
+            PartState::Settled | PartState::Failed(_) | PartState::Unread(_) => None,
         })
         .collect();
     if !waiting.is_empty() {
@@ -325,19 +393,7 @@ fn functions_condition(functions: &[FunctionOutcome]) -> Verdict {
 /// True when a part failed in a way retrying cannot fix: a machine-readable flag that
 /// tells "fix your spec" from "will retry".
 fn terminal_condition(observation: &Observation) -> Verdict {
-    let table = match &observation.table {
-        TableState::Failed { failure, .. } => Some(("table", failure)),
-        TableState::Settled(_) | TableState::InProgress(_) => None,
-    };
-    let functions = observation.functions.iter().filter_map(|f| match &f.state {
-        PartState::Failed(failure) => Some(("function", failure)),
-        PartState::Settled | PartState::InProgress(_) => None,
-    });
-    let app = observation
-        .app_failure
-        .as_ref()
-        .map(|failure| ("app", failure));
-    let failures: Vec<(&str, &Failure)> = table.into_iter().chain(functions).chain(app).collect();
+    let failures = failures(observation);
     match failures.iter().find(|(_, failure)| failure.terminal) {
         Some((part, failure)) => Verdict::new(
             true,
@@ -351,6 +407,59 @@ fn terminal_condition(observation: &Observation) -> Verdict {
             "every failure is recoverable and retried with backoff",
         ),
     }
+}
+
+/// Every failure of the pass, with the part it concerns.
+fn failures(observation: &Observation) -> Vec<(&'static str, &Failure)> {
+    let table = match &observation.table {
+        TableState::Failed { failure, .. } | TableState::Unread(failure) => {
+            Some(("table", failure))
+        }
+        TableState::Settled(_) | TableState::InProgress(_) => None,
+    };
+    let functions = observation.functions.iter().filter_map(|f| match &f.state {
+        PartState::Failed(failure) | PartState::Unread(failure) => Some(("function", failure)),
+        PartState::Settled | PartState::InProgress(_) => None,
+    });
+    let app = observation
+        .app_failure
+        .as_ref()
+        .map(|failure| ("app", failure));
+    table.into_iter().chain(functions).chain(app).collect()
+}
+
+/// True when the last pass read every resource and made every change it needed; else
+/// the first failure, with what AWS or the API server said.
+fn synced_condition(observation: &Observation, held: bool) -> Verdict {
+    let failures = failures(observation);
+    let Some((part, failure)) = failures.first() else {
+        return Verdict::new(
+            true,
+            "Synced",
+            "the last pass read every resource and made every change the spec asks for",
+        );
+    };
+    let hint = if held {
+        "; Ready is kept: the resources were last seen settled, and a passing AWS error says nothing about them"
+    } else {
+        ""
+    };
+    Verdict::new(
+        false,
+        &failure.reason,
+        format!("{part}: {}{hint}", failure.message),
+    )
+}
+
+/// Whether passing failures are still within the grace period: they began when
+/// `Synced` last turned False (or begin now).
+fn within_grace(previous: &[Condition], grace: Duration, now: &Time) -> bool {
+    let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+    let since = match find(previous, SYNCED) {
+        Some(synced) if synced.status == "False" => synced.last_transition_time.0,
+        _ => now.0,
+    };
+    now.0.as_second().saturating_sub(since.as_second()) < grace
 }
 
 fn available_condition(replicas: i32, status: Option<&DeploymentStatus>) -> Verdict {
@@ -527,8 +636,11 @@ mod tests {
             url: Some("http://metrics.team.svc:80".into()),
             image: "ghcr.io/metricsapp/metrics-app:1".into(),
             rollback: None,
+            transient_grace_period: GRACE,
         }
     }
+
+    const GRACE: Duration = Duration::from_secs(600);
 
     fn get<'a>(status: &'a MetricsAppStatus, kind: &str) -> &'a Condition {
         find(&status.conditions, kind).unwrap()
@@ -880,7 +992,7 @@ mod tests {
         assert_eq!(get(&suspended, READY).status, "False");
         assert_eq!(get(&suspended, TABLE_READY), get(&before, TABLE_READY));
         assert_eq!(suspended.observed_generation, Some(4));
-        assert_eq!(suspended.conditions.len(), 5);
+        assert_eq!(suspended.conditions.len(), 6);
         assert_eq!(
             suspended_status(Some(&suspended), Some(4), &at(3)),
             suspended
@@ -1009,5 +1121,122 @@ mod tests {
         let status = next_status(None, obs, &at(1));
         assert_eq!(get(&status, READY).reason, "RolloutFailed");
         assert!(get(&status, READY).message.contains("timed out"));
+    }
+
+    fn throttled(operation: &str) -> Failure {
+        Failure {
+            reason: "Throttled".into(),
+            message: format!(
+                "{operation} on table `team-metrics`: throttled: ThrottlingException: Rate of requests exceeds the allowed throughput."
+            ),
+            terminal: false,
+        }
+    }
+
+    fn settled_app(table: TableState) -> Observation {
+        observation(
+            table,
+            AppState::Deployed {
+                replicas: 2,
+                generation: Some(1),
+                status: Some(deployment(2, true)),
+            },
+        )
+    }
+
+    #[test]
+    fn ready_holds_through_a_throttled_read_until_the_grace_period_is_over() {
+        let before = next_status(
+            None,
+            settled_app(TableState::Settled(table("ACTIVE"))),
+            &at(100),
+        );
+        assert!(is_ready(Some(&before)));
+        assert_eq!(get(&before, SYNCED).status, "True");
+        let unread = || settled_app(TableState::Unread(throttled("DescribeTimeToLive")));
+
+        let during = next_status(Some(&before), unread(), &at(200));
+        assert!(is_ready(Some(&during)), "{:#?}", during.conditions);
+        assert_eq!(get(&during, READY), get(&before, READY));
+        assert_eq!(get(&during, TABLE_READY), get(&before, TABLE_READY));
+        assert_eq!(during.table, before.table);
+        let synced = get(&during, SYNCED);
+        assert_eq!(synced.status, "False");
+        assert_eq!(synced.reason, "Throttled");
+        assert_eq!(synced.last_transition_time, at(200));
+        assert!(
+            synced.message.contains("DescribeTimeToLive")
+                && synced.message.contains("Rate of requests"),
+            "{}",
+            synced.message
+        );
+        assert_eq!(get(&during, TERMINAL).reason, "Retrying");
+        // Still within the grace period: nothing changes, so nothing is written.
+        assert_eq!(next_status(Some(&during), unread(), &at(799)), during);
+
+        let after = next_status(Some(&during), unread(), &at(800));
+        assert_eq!(get(&after, READY).status, "False");
+        assert_eq!(get(&after, READY).reason, "Throttled");
+        assert_eq!(get(&after, TABLE_READY).reason, "Throttled");
+
+        // A pass that reads again ends the episode: Ready and Synced are True.
+        let back = next_status(
+            Some(&after),
+            settled_app(TableState::Settled(table("ACTIVE"))),
+            &at(900),
+        );
+        assert!(is_ready(Some(&back)));
+        assert_eq!(get(&back, SYNCED).status, "True");
+    }
+
+    #[test]
+    fn an_unread_table_never_seen_settled_is_not_ready() {
+        let status = next_status(
+            None,
+            observation(
+                TableState::Unread(throttled("DescribeTable")),
+                AppState::WaitingForTable,
+            ),
+            &at(1),
+        );
+        assert_eq!(get(&status, READY).status, "False");
+        assert_eq!(get(&status, TABLE_READY).reason, "Throttled");
+        assert_eq!(get(&status, SYNCED).reason, "Throttled");
+        // Nor one settled for an older generation: the spec asks for something new.
+        let before = next_status(
+            None,
+            settled_app(TableState::Settled(table("ACTIVE"))),
+            &at(1),
+        );
+        let mut next = settled_app(TableState::Unread(throttled("DescribeTable")));
+        next.generation = Some(4);
+        let status = next_status(Some(&before), next, &at(2));
+        assert_eq!(get(&status, READY).reason, "Throttled");
+    }
+
+    #[test]
+    fn an_unread_function_last_seen_settled_keeps_functions_ready() {
+        let with = |state| {
+            let mut obs = settled_app(TableState::Settled(table("ACTIVE")));
+            obs.functions = vec![function("rollup", state)];
+            obs
+        };
+        let before = next_status(None, with(PartState::Settled), &at(1));
+        assert_eq!(before.functions_ready.as_deref(), Some("1/1"));
+        let unread = PartState::Unread(Failure {
+            reason: "Throttled".into(),
+            message:
+                "GetFunction on function `f`: throttled: TooManyRequestsException: Rate exceeded"
+                    .into(),
+            terminal: false,
+        });
+        let during = next_status(Some(&before), with(unread.clone()), &at(2));
+        assert!(is_ready(Some(&during)));
+        assert_eq!(during.functions_ready.as_deref(), Some("1/1"));
+        assert_eq!(get(&during, FUNCTIONS_READY), get(&before, FUNCTIONS_READY));
+        assert_eq!(get(&during, SYNCED).reason, "Throttled");
+        let after = next_status(Some(&during), with(unread), &at(2 + 600));
+        assert_eq!(get(&after, READY).reason, "Throttled");
+        assert_eq!(after.functions_ready.as_deref(), Some("0/1"));
     }
 }

@@ -40,8 +40,8 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -196,6 +196,7 @@ impl World {
             aws_deadline: Duration::from_secs(60),
             aws_full_read_period: Duration::from_secs(3600),
             concurrency: 4,
+            transient_grace_period: Duration::from_secs(600),
         };
         let clients = AwsClients {
             dynamodb: self.dynamodb.clone(),
@@ -937,8 +938,7 @@ async fn lifecycle(world: World) {
     // Two replicas: a PodDisruptionBudget selects the pods. With autoscaling 2..6, the
     // HPA targets the Deployment and a count set through the scale subresource (what
     // the autoscaler does) stays.
-    let budgets: Api<PodDisruptionBudget> =
-        Api::namespaced(world.client.clone(), &world.namespace);
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(world.client.clone(), &world.namespace);
     let budget = budgets.get(name).await.expect("the PodDisruptionBudget");
     let selected = budget
         .spec
@@ -946,7 +946,9 @@ async fn lifecycle(world: World) {
         .and_then(|selector| selector.match_labels)
         .unwrap_or_default();
     assert_eq!(
-        selected.get("app.kubernetes.io/instance").map(String::as_str),
+        selected
+            .get("app.kubernetes.io/instance")
+            .map(String::as_str),
         Some(name)
     );
     let mut scaled = world.app(name, &next_image, &table);
@@ -964,7 +966,10 @@ async fn lifecycle(world: World) {
         if let Some(found) = autoscalers.get_opt(name).await.expect("get the HPA") {
             break found;
         }
-        assert!(Instant::now() < deadline, "no HorizontalPodAutoscaler {name}");
+        assert!(
+            Instant::now() < deadline,
+            "no HorizontalPodAutoscaler {name}"
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let spec = autoscaler.spec.expect("HPA spec");

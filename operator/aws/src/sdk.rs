@@ -55,3 +55,10 @@ impl Failed {
         self.code.as_deref().filter(|_| self.answered)
     }
 }
+
+/// A read: it changes nothing in AWS, so failing it says nothing about the resource.
+pub(crate) fn is_read(operation: &str) -> bool {
+    ["Describe", "Get", "List", "Head"]
+        .iter()
+        .any(|verb| operation.starts_with(verb))
+}

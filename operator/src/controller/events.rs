@@ -82,12 +82,17 @@ pub(super) async fn publish_table_events(
 }
 
 /// A failure already shown by the condition `kind` was reported by an Event when it
-/// first appeared: repeating it on every retry would only add noise.
+/// first appeared: repeating it on every retry would only add noise. Passing AWS
+/// errors (on `Synced`) are reported once while they last, whatever their mix of
+/// throttles and 5xx.
 pub(super) fn already_reported(app: &MetricsApp, kind: &str, failure: &Failure) -> bool {
     app.status
         .as_ref()
         .and_then(|status| status::find_condition(status, kind))
-        .is_some_and(|condition| condition.status == "False" && condition.reason == failure.reason)
+        .is_some_and(|condition| {
+            condition.status == "False"
+                && (kind == status::SYNCED || condition.reason == failure.reason)
+        })
 }
 
 /// One Warning Event for each failure that its condition did not show before.

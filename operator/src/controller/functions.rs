@@ -90,14 +90,18 @@ async fn reconcile_one(
     match result {
         Err(_) => outcome(
             status,
-            PartState::Failed(failures::timed_out("the function's AWS calls", deadline)),
+            PartState::Unread(failures::timed_out("the function's AWS calls", deadline)),
         ),
         Ok(Err(error)) => {
             publish_changes(app, ctx, &desired.name, error.changes()).await;
-            outcome(
-                status,
-                PartState::Failed(failures::of_error(&Error::Function(error))),
-            )
+            let transient = error.is_transient_read();
+            let failure = failures::of_error(&Error::Function(error));
+            let state = if transient {
+                PartState::Unread(failure)
+            } else {
+                PartState::Failed(failure)
+            };
+            outcome(status, state)
         }
         Ok(Ok(report)) => {
             publish_changes(app, ctx, &report.name, &report.changes).await;
@@ -139,8 +143,14 @@ async fn reconcile_aws(
             metricsapp_aws::function::reconcile(lambda, s3, desired, owner, adopt, recorded).await
         }
     };
-    ctx.memory()
-        .keep_function(&app_key, &spec.name, result.as_ref().ok());
+    match &result {
+        // A read that failed for a passing reason leaves what was learned before.
+        Err(error) if error.is_transient_read() => {}
+        Ok(_) | Err(_) => {
+            ctx.memory()
+                .keep_function(&app_key, &spec.name, result.as_ref().ok());
+        }
+    }
     result
 }
 

@@ -13,8 +13,9 @@
 //!   hot-looped against AWS);
 //! - a part still settling (table CREATING/UPDATING, a function update in progress,
 //!   more steps to come): a short delay that grows 2s, 4s, 8s ... up to 60s;
-//! - a recoverable failure: exponential backoff from 2s up to 5 minutes, never
-//!   shorter than what the failure asks for (DynamoDB's LimitExceeded clears slowly);
+//! - a recoverable failure: exponential backoff from 2s up to a minute (so every app
+//!   is retried at least once a minute however long AWS throttles), never shorter
+//!   than what the failure asks for (DynamoDB's LimitExceeded clears slowly);
 //! - a failed status write or finalizer update: the same backoff (`error_policy`).
 
 use std::collections::HashMap;
@@ -70,7 +71,7 @@ const SETTLE_FIRST: Duration = Duration::from_secs(2);
 const SETTLE_MAX: Duration = Duration::from_secs(60);
 /// Shortest and longest wait after a recoverable error.
 const BACKOFF_FIRST: Duration = Duration::from_secs(2);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// How the operator was configured.
 #[derive(Debug, Clone)]
@@ -86,6 +87,9 @@ pub struct Settings {
     pub aws_full_read_period: Duration,
     /// Reconciles running at once.
     pub concurrency: u16,
+    /// How long a resource last seen settled keeps its condition (and `Ready`) while
+    /// its reads fail for passing reasons (throttled, AWS 5xx, timeouts).
+    pub transient_grace_period: Duration,
     /// What the administrator allows any MetricsApp to ask for.
     pub limits: crate::limits::Limits,
 }
@@ -339,7 +343,7 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     let (table, table_next) = reconcile_table(&app, ctx).await;
     let stream_arn = match &table {
         TableState::Settled(table) | TableState::InProgress(table) => table.stream_arn.clone(),
-        TableState::Failed { .. } => app
+        TableState::Failed { .. } | TableState::Unread(_) => app
             .status
             .as_ref()
             .and_then(|status| status.table.as_ref())
@@ -350,7 +354,7 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     // throttled table must not hold back a new image.
     let table_known = match &table {
         TableState::Settled(_) | TableState::InProgress(_) => true,
-        TableState::Failed { .. } => app
+        TableState::Failed { .. } | TableState::Unread(_) => app
             .status
             .as_ref()
             .and_then(|status| status.table.as_ref())
@@ -399,13 +403,25 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
 
     let mut nexts = vec![table_next];
     let mut failures: Vec<(&'static str, &'static str, Failure)> = Vec::new();
-    if let TableState::Failed { failure, .. } = &table {
-        failures.push((status::TABLE_READY, "ReconcileTable", failure.clone()));
+    match &table {
+        TableState::Failed { failure, .. } => {
+            failures.push((status::TABLE_READY, "ReconcileTable", failure.clone()));
+        }
+        TableState::Unread(failure) => {
+            failures.push((status::SYNCED, "ReconcileTable", failure.clone()));
+        }
+        TableState::Settled(_) | TableState::InProgress(_) => {}
     }
     for function in &functions {
         match &function.state {
             PartState::Settled => nexts.push(Next::Resync),
             PartState::InProgress(_) => nexts.push(Next::Settle),
+            PartState::Unread(failure) => {
+                nexts.push(Next::Retry(Duration::ZERO));
+                if !failures.iter().any(|(kind, ..)| *kind == status::SYNCED) {
+                    failures.push((status::SYNCED, "ReconcileFunctions", failure.clone()));
+                }
+            }
             PartState::Failed(failure) => {
                 nexts.push(if failure.terminal {
                     Next::Resync
@@ -443,6 +459,7 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         url: resources::url(&app),
         image: deployed.spec.image.clone(),
         rollback,
+        transient_grace_period: ctx.settings.transient_grace_period,
     };
     let status = status::next_status(app.status.as_ref(), observation, &now);
     publish_failures(&app, ctx, &status, &failures).await;

@@ -30,10 +30,7 @@ pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableSt
         Err(_) => {
             let failure = failures::timed_out("the table's AWS calls", deadline);
             return (
-                TableState::Failed {
-                    table: None,
-                    failure,
-                },
+                TableState::Unread(failure),
                 Next::Retry(std::time::Duration::ZERO),
             );
         }
@@ -69,13 +66,16 @@ pub(super) async fn reconcile_table(app: &MetricsApp, ctx: &Context) -> (TableSt
                     _ => std::time::Duration::ZERO,
                 })
             };
-            (
-                TableState::Failed {
+            let state = match &error {
+                Error::Table(table_error) if table_error.is_transient_read() => {
+                    TableState::Unread(failure)
+                }
+                _ => TableState::Failed {
                     table: None,
                     failure,
                 },
-                next,
-            )
+            };
+            (state, next)
         }
     }
 }
@@ -99,7 +99,11 @@ async fn reconcile(app: &MetricsApp, ctx: &Context) -> Result<TableReport> {
         }
         None => metricsapp_aws::table::reconcile(client, &desired, &owner, adopt, &record).await,
     };
-    ctx.memory().keep_table(&app_key, result.as_ref().ok());
+    match &result {
+        // A read that failed for a passing reason leaves what was learned before.
+        Err(error) if error.is_transient_read() => {}
+        Ok(_) | Err(_) => ctx.memory().keep_table(&app_key, result.as_ref().ok()),
+    }
     Ok(result?)
 }
 

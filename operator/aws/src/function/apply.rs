@@ -133,14 +133,10 @@ fn initial_report(
 ) -> FunctionReport {
     let mapping = actual.and_then(|function| {
         let trigger = desired.trigger.as_ref()?;
-        function
-            .mappings
-            .iter()
-            .find(|m| m.stream_arn == trigger.stream_arn)
-            .map(|m| MappingReport {
-                uuid: m.uuid.clone(),
-                state: m.state.clone(),
-            })
+        super::plan::kept_mapping(trigger, &function.mappings).map(|m| MappingReport {
+            uuid: m.uuid.clone(),
+            state: m.state.clone(),
+        })
     });
     FunctionReport {
         name: desired.name.clone(),

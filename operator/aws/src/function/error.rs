@@ -186,6 +186,30 @@ impl Error {
         }
     }
 
+    /// True when a read failed for a reason that passes by itself (throttled, AWS
+    /// failed on its side, timed out, could not be reached) before anything was
+    /// changed: it says nothing about the function, so a function last seen settled is still
+    /// taken to be so (within the controller's grace period).
+    pub fn is_transient_read(&self) -> bool {
+        match self {
+            Error::Throttled { operation, .. } | Error::AwsUnavailable { operation, .. } => {
+                crate::sdk::is_read(operation)
+            }
+            Error::Conflict { .. }
+            | Error::InvalidSpec { .. }
+            | Error::UpdateFailed { .. }
+            | Error::FunctionFailed { .. }
+            | Error::CodeMismatch { .. }
+            | Error::CodeNotFound { .. }
+            | Error::RoleNotReady { .. }
+            | Error::AccessDenied { .. }
+            | Error::FunctionBusy { .. }
+            | Error::FunctionGone { .. }
+            | Error::UnexpectedResponse { .. }
+            | Error::AfterChanges { .. } => false,
+        }
+    }
+
     /// A CamelCase word for condition reasons and metric labels.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -473,6 +497,25 @@ mod tests {
             error.to_string(),
             "function `f` is busy: UpdateFunctionCode: ResourceConflictException \
              (after: function adopted (owner tags added); stream trigger created)"
+        );
+    }
+
+    #[test]
+    fn a_throttled_read_is_transient_and_a_throttled_write_is_not() {
+        let throttled = |operation| Error::Throttled {
+            operation,
+            function: "f".into(),
+            detail: "TooManyRequestsException: Rate exceeded".into(),
+            source: "429".into(),
+        };
+        for read in ["GetFunction", "ListEventSourceMappings", "HeadObject"] {
+            assert!(throttled(read).is_transient_read(), "{read}");
+        }
+        assert!(!throttled("CreateEventSourceMapping").is_transient_read());
+        assert!(
+            !throttled("GetFunction")
+                .after(&[Change::TriggerCreated])
+                .is_transient_read()
         );
     }
 }

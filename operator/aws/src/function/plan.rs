@@ -531,19 +531,34 @@ fn configuration_update(
     (!update.fields().is_empty()).then_some(update)
 }
 
-/// The steps for the function's DynamoDB stream mappings: keep (or update) the one on
-/// the trigger's stream, delete the others, create it when missing. Mappings that are
+/// The one mapping on the trigger's stream that is kept: a second one is made when
+/// CreateEventSourceMapping succeeded but its answer was lost (an AWS 500 after the
+/// fact, a timeout) and the call was retried. The smallest UUID of those not being
+/// deleted, so that every pass keeps the same one.
+pub(super) fn kept_mapping<'a>(
+    trigger: &StreamTrigger,
+    actual: &'a [ActualMapping],
+) -> Option<&'a ActualMapping> {
+    actual
+        .iter()
+        .filter(|m| m.stream_arn == trigger.stream_arn && m.state != "Deleting")
+        .min_by(|a, b| a.uuid.cmp(&b.uuid))
+}
+
+/// The steps for the function's DynamoDB stream mappings: keep (or update) one on the
+/// trigger's stream, delete the others, create it when missing. Mappings that are
 /// mid-change are left alone (see [`waiting_on`]).
 fn mappings(desired: Option<&StreamTrigger>, actual: &[ActualMapping]) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut found = false;
+    let kept = desired.and_then(|trigger| kept_mapping(trigger, actual));
     for mapping in actual {
         let wanted = desired.filter(|trigger| trigger.stream_arn == mapping.stream_arn);
         found |= wanted.is_some();
         if !mapping.is_stable() {
             continue;
         }
-        match wanted {
+        match wanted.filter(|_| kept.is_some_and(|kept| kept.uuid == mapping.uuid)) {
             Some(trigger) => {
                 let update = mapping_update(trigger, mapping);
                 if !update.is_empty() {
@@ -1627,6 +1642,22 @@ mod tests {
                 Step::DeleteMapping { uuid: "m-1".into() },
                 Step::CreateMapping(trigger())
             ]
+        );
+    }
+
+    #[test]
+    fn a_second_trigger_on_the_wanted_stream_is_deleted() {
+        let mut mapped = actual();
+        let mut twin = mapping("Enabled");
+        twin.uuid = "m-0".into();
+        mapped.mappings = vec![mapping("Enabled"), twin];
+        let want = DesiredFunction {
+            trigger: Some(trigger()),
+            ..desired()
+        };
+        assert_eq!(
+            steps(&want, &mapped),
+            vec![Step::DeleteMapping { uuid: "m-1".into() }]
         );
     }
 

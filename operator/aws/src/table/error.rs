@@ -185,6 +185,29 @@ impl Error {
         }
     }
 
+    /// True when a read failed for a reason that passes by itself (throttled, AWS
+    /// failed on its side, timed out, could not be reached) before anything was
+    /// changed: it says nothing about the table, so a table last seen settled is still
+    /// taken to be so (within the controller's grace period).
+    pub fn is_transient_read(&self) -> bool {
+        match self {
+            Error::Throttled { operation, .. } | Error::AwsUnavailable { operation, .. } => {
+                crate::sdk::is_read(operation)
+            }
+            Error::Conflict { .. }
+            | Error::IncompatibleTable { .. }
+            | Error::InvalidSpec { .. }
+            | Error::AccessDenied { .. }
+            | Error::LimitExceeded { .. }
+            | Error::TableBusy { .. }
+            | Error::TableGone { .. }
+            | Error::TableLost { .. }
+            | Error::Unsupported { .. }
+            | Error::UnexpectedResponse { .. }
+            | Error::AfterChanges { .. } => false,
+        }
+    }
+
     /// A CamelCase word for condition reasons and metric labels.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -447,6 +470,19 @@ mod tests {
         assert_eq!(after.reason(), "LimitExceeded");
         assert!(!after.is_terminal());
         assert_eq!(after.retry_after(), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn only_a_failed_read_for_a_passing_reason_is_a_transient_read() {
+        for code in ["ThrottlingException", "InternalServerError"] {
+            let read = Error::from_sdk("DescribeTimeToLive", "t", service_error(code));
+            assert!(read.is_transient_read(), "{read:?}");
+            let write = Error::from_sdk("UpdateTable", "t", service_error(code));
+            assert!(!write.is_transient_read(), "{write:?}");
+            assert!(!read.after(&[Change::Created]).is_transient_read());
+        }
+        let gone = Error::from_sdk("DescribeTable", "t", service_error("AccessDeniedException"));
+        assert!(!gone.is_transient_read());
     }
 
     #[test]
