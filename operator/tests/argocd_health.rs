@@ -139,7 +139,7 @@ fn settled() -> Observation {
     )
 }
 
-fn ready() -> MetricsAppStatus {
+fn ready_status() -> MetricsAppStatus {
     let status = status::next_status(None, settled(), &at(100));
     assert!(status::is_ready(Some(&status)), "{status:#?}");
     status
@@ -153,7 +153,7 @@ fn table_failed(failure: Failure) -> MetricsAppStatus {
         },
         deployed(rolled_out(2)),
     );
-    status::next_status(Some(&ready()), failed, &at(200))
+    status::next_status(Some(&ready_status()), failed, &at(200))
 }
 
 /// The Failure the controller reports for a table error (`failures::of_error`).
@@ -226,7 +226,7 @@ fn cases() -> Vec<Case> {
 
     cases.push(case(
         "generation ahead of observedGeneration",
-        metricsapp(GENERATION + 1, Some(ready())),
+        metricsapp(GENERATION + 1, Some(ready_status())),
         "Progressing",
         format!(
             "Waiting for the operator to observe generation {} (status describes {GENERATION})",
@@ -262,7 +262,7 @@ fn cases() -> Vec<Case> {
             status: Some(rolling),
         },
     );
-    let rolling_out = status::next_status(Some(&ready()), new_image, &at(200));
+    let rolling_out = status::next_status(Some(&ready_status()), new_image, &at(200));
     assert_eq!(condition(&rolling_out, READY).reason, "RollingOut");
     assert_eq!(condition(&rolling_out, AVAILABLE).status, "True");
     cases.push(case(
@@ -285,7 +285,7 @@ fn cases() -> Vec<Case> {
         said(condition(&throttled, READY)),
     ));
 
-    let ready = ready();
+    let ready = ready_status();
     cases.push(case(
         "Ready",
         metricsapp(GENERATION, Some(ready.clone())),
