@@ -121,6 +121,7 @@ fn observation(table: TableState, app: AppState) -> Observation {
         url: Some("http://metrics.metrics.svc:80".into()),
         image: "ghcr.io/metricsapp/metrics-app:2".into(),
         rollback: None,
+        transient_grace_period: std::time::Duration::from_secs(600),
     }
 }
 
@@ -375,18 +376,26 @@ fn cases() -> Vec<Case> {
         "spec.suspend is true; waiting for the operator to observe it".into(),
     ));
 
-    // Synced (being added to the operator): AWS trouble that leaves the app serving.
-    // Unknown condition types are ignored.
-    let mut throttled_but_ready = ready.clone();
-    let synced = Condition {
-        type_: "Synced".into(),
-        status: "False".into(),
-        reason: "Throttled".into(),
-        message: "DescribeTable: Rate exceeded (recoverable: retried with backoff)".into(),
-        last_transition_time: at(600),
-        observed_generation: Some(GENERATION),
-    };
-    throttled_but_ready.conditions.push(synced.clone());
+    // Synced=False from the operator's own status code: a throttled read of a table last
+    // seen settled leaves Ready as it was. Unknown condition types are ignored.
+    let throttled = observation(
+        TableState::Unread(Failure {
+            reason: "Throttled".into(),
+            message: "DescribeTable: Rate exceeded (recoverable: retried with backoff)".into(),
+            terminal: false,
+        }),
+        deployed(rolled_out(2)),
+    );
+    let mut throttled_but_ready = status::next_status(Some(&ready), throttled, &at(600));
+    assert!(
+        status::is_ready(Some(&throttled_but_ready)),
+        "{throttled_but_ready:#?}"
+    );
+    let synced = condition(&throttled_but_ready, "Synced").clone();
+    assert_eq!(
+        (synced.status.as_str(), synced.reason.as_str()),
+        ("False", "Throttled")
+    );
     throttled_but_ready.conditions.push(Condition {
         type_: "SomethingNew".into(),
         status: "False".into(),
