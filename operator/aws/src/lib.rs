@@ -4,6 +4,7 @@
 
 mod fingerprint;
 pub mod function;
+mod owner;
 mod sdk;
 pub mod table;
 mod tags;

@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::table::Owner;
-use crate::table::ownership::owner_tags;
+use crate::owner::{Owner, owner_tags};
 
 /// Tags per resource, in DynamoDB and Lambda alike.
 pub const MAX_TAGS: usize = 50;

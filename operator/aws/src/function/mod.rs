@@ -7,8 +7,9 @@
 //! the steps of this pass, what AWS is still doing, and the checks on a spec), `change`
 //! (Event wording). I/O: `describe` (read the function, its trigger, URL and code
 //! object), `apply` ([`reconcile`]: send the planned steps, one call each) and `delete`
-//! ([`delete`]). `error` holds the one error type. Ownership tags, [`Owner`] and
-//! [`DeletionPolicy`] are the table's: one MetricsApp owns both the same way.
+//! ([`delete`]). `error` holds the one error type. [`Owner`] and its admission rule
+//! (`crate::owner`) and [`DeletionPolicy`] are shared with the table: one MetricsApp
+//! owns both the same way.
 
 mod actual;
 mod apply;
@@ -20,7 +21,8 @@ mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use crate::table::{DeletionPolicy, Owner};
+pub use crate::owner::Owner;
+pub use crate::table::DeletionPolicy;
 pub use actual::{
     ActualFunction, ActualMapping, ActualUrl, CodeObject, FunctionState, UpdateStatus,
 };

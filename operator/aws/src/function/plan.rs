@@ -26,7 +26,7 @@ use super::{
     StreamTrigger, UrlAuth,
 };
 use crate::Fingerprint;
-use crate::table::ownership::{Ownership, owner_tags, ownership};
+use crate::owner::{Admission, admit, owner_tags};
 
 /// One call (or short sequence of calls on one resource) that moves the function
 /// towards the spec.
@@ -300,10 +300,10 @@ pub fn plan(
         });
     };
 
-    let adopting = match ownership(&actual.tags, owner) {
-        Ownership::Ours => false,
-        Ownership::Unowned if adopt => true,
-        Ownership::Unowned => {
+    let adopting = match admit(&actual.tags, owner, adopt) {
+        Admission::Ours => false,
+        Admission::Adopt => true,
+        Admission::Unowned => {
             return Err(Error::Conflict {
                 function: actual.name.clone(),
                 owner: "already exists and has no metricsapp.dev/uid owner tag; \
@@ -311,7 +311,7 @@ pub fn plan(
                     .to_owned(),
             });
         }
-        Ownership::Other(who) => {
+        Admission::Other(who) => {
             return Err(Error::Conflict {
                 function: actual.name.clone(),
                 owner: format!("belongs to {who}"),

@@ -3,7 +3,7 @@
 //!
 //! Layout: this file holds the plain types the controller speaks in. Pure logic, no I/O:
 //! `actual` (what AWS describes, as plain data), `layout` (the key schema check),
-//! `ownership` (owner tags), `plan` (desired × actual × record → create, lost, wait,
+//! `plan` (desired × actual × record → create, lost, wait,
 //! adopt or conflict, the steps of this pass and those left for later), `change` (Event
 //! wording). I/O: `describe` (read the table), `apply` ([`reconcile`]: send the planned
 //! steps, one call each) and `delete` ([`delete`]). `error` holds the one error type.
@@ -16,11 +16,11 @@ mod delete;
 mod describe;
 mod error;
 mod layout;
-pub(crate) mod ownership;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use crate::owner::Owner;
 pub use actual::{ActualTable, IndexLayout, Layout, TimeToLive};
 pub use apply::{reconcile, reconcile_since};
 pub use delete::delete;
@@ -82,15 +82,6 @@ pub enum StreamView {
     NewImage,
     OldImage,
     NewAndOldImages,
-}
-
-/// The MetricsApp that owns a table, written on the table as tags so that a table made
-/// by someone else is never mistaken for ours.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Owner {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
 }
 
 /// What to do with the table when its MetricsApp is deleted.

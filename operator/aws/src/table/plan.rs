@@ -14,11 +14,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::actual::{ActualTable, TimeToLive};
-use super::ownership::{Ownership, owner_tags, ownership};
 use super::{
     Billing, Capacity, Change, DesiredTable, Error, Owner, StreamView, TableRecord, layout,
 };
 use crate::Fingerprint;
+use crate::owner::{Admission, admit, owner_tags};
 
 /// Where a pass starts, from what DescribeTable found and what the operator recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,19 +182,19 @@ pub fn plan(
             });
         }
     };
-    let adopting = match ownership(&actual.tags, owner) {
-        Ownership::Ours => false,
+    let adopting = match admit(&actual.tags, owner, adopt) {
+        Admission::Ours => false,
         // Before ACTIVE, AWS may not list the tags given at creation yet, and nothing
         // can be changed anyway: decide once the table is ACTIVE.
-        Ownership::Unowned if !actual.is_active() => {
+        Admission::Adopt | Admission::Unowned if !actual.is_active() => {
             return Ok(Plan {
                 steps: Vec::new(),
                 later: Vec::new(),
                 waiting: waiting_on(desired, &actual),
             });
         }
-        Ownership::Unowned if adopt => true,
-        Ownership::Unowned => {
+        Admission::Adopt => true,
+        Admission::Unowned => {
             return Err(Error::Conflict {
                 table: actual.name.clone(),
                 owner: "already exists and has no metricsapp.dev/uid owner tag; \
@@ -202,7 +202,7 @@ pub fn plan(
                     .to_owned(),
             });
         }
-        Ownership::Other(who) => {
+        Admission::Other(who) => {
             return Err(Error::Conflict {
                 table: actual.name.clone(),
                 owner: format!("belongs to {who}"),
