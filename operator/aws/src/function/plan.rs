@@ -27,6 +27,7 @@ use super::{
 };
 use crate::Fingerprint;
 use crate::owner::{Admission, admit, owner_tags};
+use crate::tags::TagChange;
 
 /// One call (or short sequence of calls on one resource) that moves the function
 /// towards the spec.
@@ -354,8 +355,16 @@ pub fn plan(
         tags_seen.extend(tags.clone());
         candidates.push(Step::Adopt { tags });
     }
-    let removals = tag_removals(desired, &tags_seen, recorded, owner);
-    candidates.extend(tags(desired, &tags_seen, &removals, owner));
+    let tag_change = TagChange::between(
+        &wanted_tags(desired, owner),
+        &tags_seen,
+        &recorded.managed_tag_keys,
+    );
+    let removals = tag_change
+        .as_ref()
+        .map(|change| change.removed.clone())
+        .unwrap_or_default();
+    candidates.extend(tag_change.map(|TagChange { set, removed }| Step::Tags { set, removed }));
     if actual.reserved_concurrency != desired.reserved_concurrency {
         candidates.push(Step::Concurrency {
             to: desired.reserved_concurrency,
@@ -631,42 +640,6 @@ fn sorted(items: &[String]) -> Vec<&String> {
 /// User tags plus owner tags; owner tags win.
 pub fn wanted_tags(desired: &DesiredFunction, owner: &Owner) -> BTreeMap<String, String> {
     crate::tags::wanted(&desired.tags, owner)
-}
-
-/// Keys the operator set before that have left the spec and are still on the function.
-fn tag_removals(
-    desired: &DesiredFunction,
-    actual: &BTreeMap<String, String>,
-    recorded: &Recorded,
-    owner: &Owner,
-) -> Vec<String> {
-    let owned = owner_tags(owner);
-    recorded
-        .managed_tag_keys
-        .iter()
-        .filter(|key| {
-            !desired.tags.contains_key(*key)
-                && !owned.contains_key(*key)
-                && actual.contains_key(*key)
-        })
-        .cloned()
-        .collect()
-}
-
-fn tags(
-    desired: &DesiredFunction,
-    actual: &BTreeMap<String, String>,
-    removed: &[String],
-    owner: &Owner,
-) -> Option<Step> {
-    let set: BTreeMap<String, String> = wanted_tags(desired, owner)
-        .into_iter()
-        .filter(|(key, value)| actual.get(key) != Some(value))
-        .collect();
-    (!set.is_empty() || !removed.is_empty()).then(|| Step::Tags {
-        set,
-        removed: removed.to_vec(),
-    })
 }
 
 /// Refuses to deploy an object whose own S3 checksum shows it is not the pinned zip.
@@ -1475,6 +1448,53 @@ mod tests {
             }]
         );
         assert_eq!(plan.managed_tag_keys, BTreeSet::from(["team".into()]));
+    }
+
+    /// The same tags and record as the table's
+    /// `tags_added_changed_and_removed_when_managed_but_aws_tags_kept`, with the same
+    /// step: both resources diff tags with [`TagChange::between`].
+    #[test]
+    fn a_managed_aws_tag_is_kept_as_on_the_table() {
+        let want = DesiredFunction {
+            tags: BTreeMap::from([
+                ("team".into(), "data".into()),
+                ("cost-center".into(), "42".into()),
+            ]),
+            ..desired()
+        };
+        let mut function = actual();
+        function.tags.insert("team".into(), "web".into());
+        function.tags.insert("old".into(), "x".into());
+        function
+            .tags
+            .insert("aws:cloudformation:stack-name".into(), "s".into());
+        let record = Recorded {
+            managed_tag_keys: BTreeSet::from([
+                "team".into(),
+                "old".into(),
+                "aws:cloudformation:stack-name".into(),
+            ]),
+            ..recorded()
+        };
+        let plan = plan(
+            &want,
+            Some(&function),
+            Some(&object()),
+            &record,
+            &owner(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![Step::Tags {
+                set: BTreeMap::from([
+                    ("cost-center".into(), "42".into()),
+                    ("team".into(), "data".into()),
+                ]),
+                removed: vec!["old".into()],
+            }]
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::Fingerprint;
 use crate::owner::{Admission, admit, owner_tags};
+use crate::tags::TagChange;
 
 /// Where a pass starts, from what DescribeTable found and what the operator recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -374,33 +375,15 @@ pub fn managed_tags(desired: &DesiredTable) -> BTreeSet<String> {
     desired.tags.keys().cloned().collect()
 }
 
-/// Sets every wanted tag that is missing or differs. Removes a tag only when the
-/// operator set it before (`managed`) and the spec dropped it: tags written by AWS
-/// Backup, cost allocation or an organization's tag policy are not ours to remove.
-/// Owner tags are always wanted, so they are always restored and never removed.
+/// The tag step (see [`TagChange::between`] for which tags are set and removed).
 fn tags(
     desired: &DesiredTable,
     actual: &ActualTable,
     owner: &Owner,
     managed: &BTreeSet<String>,
 ) -> Option<Step> {
-    let want = wanted_tags(desired, owner);
-    let set: BTreeMap<String, String> = want
-        .iter()
-        .filter(|(key, value)| actual.tags.get(*key) != Some(*value))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    let removed: Vec<String> = actual
-        .tags
-        .keys()
-        .filter(|key| {
-            managed.contains(*key)
-                && !want.contains_key(*key)
-                && !key.starts_with(crate::tags::AWS_RESERVED_PREFIX)
-        })
-        .cloned()
-        .collect();
-    (!set.is_empty() || !removed.is_empty()).then_some(Step::Tags { set, removed })
+    TagChange::between(&wanted_tags(desired, owner), &actual.tags, managed)
+        .map(|TagChange { set, removed }| Step::Tags { set, removed })
 }
 
 fn time_to_live(want: Option<&str>, actual: &TimeToLive) -> Option<Step> {
