@@ -78,6 +78,22 @@ pub enum Code {
     Image { uri: String },
 }
 
+impl Code {
+    /// Where the code is, in the user's words: `s3://bucket/key` (with its version) or
+    /// the image URI.
+    pub fn location(&self) -> String {
+        match self {
+            Code::S3 {
+                bucket,
+                key,
+                object_version: Some(version),
+            } => format!("s3://{bucket}/{key} (version {version})"),
+            Code::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+            Code::Image { uri } => uri.clone(),
+        }
+    }
+}
+
 /// The instruction set the function runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Architecture {

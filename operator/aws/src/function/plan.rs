@@ -668,23 +668,9 @@ pub fn check_deployed_code(
 fn mismatch(desired: &DesiredFunction, pin: &str, found: &str) -> Error {
     Error::CodeMismatch {
         function: desired.name.clone(),
-        object: location(&desired.code),
+        object: desired.code.location(),
         expected: pin.to_owned(),
         found: found.to_owned(),
-    }
-}
-
-/// Where the code is, in the user's words: `s3://bucket/key` (with its version) or the
-/// image URI.
-pub fn location(code: &Code) -> String {
-    match code {
-        Code::S3 {
-            bucket,
-            key,
-            object_version: Some(version),
-        } => format!("s3://{bucket}/{key} (version {version})"),
-        Code::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
-        Code::Image { uri } => uri.clone(),
     }
 }
 
