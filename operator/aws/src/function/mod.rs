@@ -149,7 +149,7 @@ pub enum UrlAuth {
 /// keeps it in the MetricsApp status). Lambda does not tell which S3 object it was
 /// deployed from, nor which tags the operator set, so these must be remembered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Recorded {
+pub struct FunctionRecord {
     /// Identity of the code last deployed: `version:<id>` or `etag:<etag>` of the S3
     /// object, or the resolved image URI. `None`: not known (an existing function is
     /// then redeployed once, so that what runs is known).
@@ -159,7 +159,7 @@ pub struct Recorded {
     pub code_sha256: Option<String>,
     /// User tag keys the operator set before: only these are removed when they leave
     /// the spec, so tags others added (AWS Backup, cost allocation) are kept.
-    pub managed_tag_keys: BTreeSet<String>,
+    pub managed_tags: BTreeSet<String>,
 }
 
 /// Where the function stands after one reconcile pass.
@@ -173,11 +173,11 @@ pub struct FunctionReport {
     /// `InProgress`, `Successful` or `Failed`; `None` right after creation.
     pub last_update_status: Option<String>,
     pub code_sha256: Option<String>,
-    /// What to record as [`Recorded::code_source`]: the identity of the code now
+    /// What to record as [`FunctionRecord::code_source`]: the identity of the code now
     /// deployed (unchanged from the record while a newer object waits to be deployed).
     pub code_source: Option<String>,
-    /// What to record as [`Recorded::managed_tag_keys`].
-    pub managed_tag_keys: BTreeSet<String>,
+    /// What to record as [`FunctionRecord::managed_tags`].
+    pub managed_tags: BTreeSet<String>,
     pub mapping: Option<MappingReport>,
     /// The function URL, once it exists.
     pub url: Option<String>,
@@ -210,7 +210,7 @@ pub enum Change {
     Created,
     /// An existing function without owner tags was taken over (`adopt: true`).
     Adopted,
-    /// New code deployed; `from`/`to` are code identities (see [`Recorded::code_source`]).
+    /// New code deployed; `from`/`to` are code identities (see [`FunctionRecord::code_source`]).
     CodeUpdated {
         from: Option<String>,
         to: String,

@@ -22,7 +22,7 @@ use super::actual::{
     ActualFunction, ActualMapping, ActualUrl, CodeObject, FunctionState, UpdateStatus,
 };
 use super::{
-    Architecture, Change, Code, DesiredFunction, Error, FunctionUrl, Owner, Recorded,
+    Architecture, Change, Code, DesiredFunction, Error, FunctionRecord, FunctionUrl, Owner,
     StreamTrigger, UrlAuth,
 };
 use crate::Fingerprint;
@@ -129,10 +129,10 @@ pub struct Plan {
     /// What AWS is still doing, one phrase each.
     pub waiting: Vec<String>,
     /// The code identity to report once `steps` are sent (see
-    /// [`Recorded::code_source`]).
+    /// [`FunctionRecord::code_source`]).
     pub code_source: Option<String>,
     /// The user tag keys to report once `steps` are sent.
-    pub managed_tag_keys: BTreeSet<String>,
+    pub managed_tags: BTreeSet<String>,
 }
 
 impl Plan {
@@ -149,7 +149,7 @@ pub fn fingerprint(
     desired: &DesiredFunction,
     owner: &Owner,
     adopt: bool,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
     actual: &ActualFunction,
 ) -> Fingerprint {
     let described = ActualFunction {
@@ -276,7 +276,7 @@ pub fn plan(
     desired: &DesiredFunction,
     actual: Option<&ActualFunction>,
     object: Option<&CodeObject>,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
     owner: &Owner,
     adopt: bool,
 ) -> Result<Plan, Error> {
@@ -297,7 +297,7 @@ pub fn plan(
             later: Vec::new(),
             waiting: Vec::new(),
             code_source: Some(identity),
-            managed_tag_keys: desired_keys,
+            managed_tags: desired_keys,
         });
     };
 
@@ -358,7 +358,7 @@ pub fn plan(
     let tag_change = TagChange::between(
         &wanted_tags(desired, owner),
         &tags_seen,
-        &recorded.managed_tag_keys,
+        &recorded.managed_tags,
     );
     let removals = tag_change
         .as_ref()
@@ -399,9 +399,9 @@ pub fn plan(
         check_object(desired, object)?;
     }
     let tags_sent = steps.iter().any(|step| matches!(step, Step::Tags { .. }));
-    let mut managed_tag_keys = desired_keys;
+    let mut managed_tags = desired_keys;
     if !tags_sent {
-        managed_tag_keys.extend(removals);
+        managed_tags.extend(removals);
     }
     Ok(Plan {
         steps,
@@ -412,7 +412,7 @@ pub fn plan(
         } else {
             recorded.code_source.clone()
         },
-        managed_tag_keys,
+        managed_tags,
     })
 }
 
@@ -482,7 +482,7 @@ fn code_update(
     actual: &ActualFunction,
     object: Option<&CodeObject>,
     identity: &str,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
 ) -> Option<Step> {
     let (source_differs, from) = match &desired.code {
         Code::S3 { .. } => (
@@ -944,11 +944,11 @@ mod tests {
         }
     }
 
-    fn recorded() -> Recorded {
-        Recorded {
+    fn recorded() -> FunctionRecord {
+        FunctionRecord {
             code_source: Some("etag:one".into()),
             code_sha256: Some(SHA_A.into()),
-            managed_tag_keys: BTreeSet::new(),
+            managed_tags: BTreeSet::new(),
         }
     }
 
@@ -999,7 +999,7 @@ mod tests {
             &want,
             None,
             Some(&object()),
-            &Recorded::default(),
+            &FunctionRecord::default(),
             &owner(),
             false,
         )
@@ -1008,7 +1008,7 @@ mod tests {
         tags.insert("team".into(), "data".into());
         assert_eq!(plan.steps, vec![Step::Create { tags }]);
         assert_eq!(plan.code_source.as_deref(), Some("etag:one"));
-        assert_eq!(plan.managed_tag_keys, BTreeSet::from(["team".into()]));
+        assert_eq!(plan.managed_tags, BTreeSet::from(["team".into()]));
     }
 
     #[test]
@@ -1044,7 +1044,7 @@ mod tests {
             &desired(),
             Some(&actual()),
             Some(&object()),
-            &Recorded::default(),
+            &FunctionRecord::default(),
             &owner(),
             false,
         )
@@ -1413,8 +1413,8 @@ mod tests {
         function
             .tags
             .insert("aws:cloudformation:stack-name".into(), "s".into());
-        let record = Recorded {
-            managed_tag_keys: BTreeSet::from(["old".into(), "team".into(), "gone".into()]),
+        let record = FunctionRecord {
+            managed_tags: BTreeSet::from(["old".into(), "team".into(), "gone".into()]),
             ..recorded()
         };
         let plan = plan(
@@ -1433,7 +1433,7 @@ mod tests {
                 removed: vec!["old".into()],
             }]
         );
-        assert_eq!(plan.managed_tag_keys, BTreeSet::from(["team".into()]));
+        assert_eq!(plan.managed_tags, BTreeSet::from(["team".into()]));
     }
 
     /// The same tags and record as the table's
@@ -1454,8 +1454,8 @@ mod tests {
         function
             .tags
             .insert("aws:cloudformation:stack-name".into(), "s".into());
-        let record = Recorded {
-            managed_tag_keys: BTreeSet::from([
+        let record = FunctionRecord {
+            managed_tags: BTreeSet::from([
                 "team".into(),
                 "old".into(),
                 "aws:cloudformation:stack-name".into(),
@@ -1488,8 +1488,8 @@ mod tests {
         let mut busy = actual();
         busy.last_update = UpdateStatus::InProgress;
         busy.tags.insert("old".into(), "x".into());
-        let record = Recorded {
-            managed_tag_keys: BTreeSet::from(["old".into()]),
+        let record = FunctionRecord {
+            managed_tags: BTreeSet::from(["old".into()]),
             ..recorded()
         };
         let plan = plan(
@@ -1502,7 +1502,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plan.steps, vec![]);
-        assert_eq!(plan.managed_tag_keys, BTreeSet::from(["old".into()]));
+        assert_eq!(plan.managed_tags, BTreeSet::from(["old".into()]));
     }
 
     #[test]

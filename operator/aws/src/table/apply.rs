@@ -16,7 +16,7 @@ use aws_smithy_types::error::operation::BuildError;
 
 use super::actual::ActualTable;
 use super::describe::{Read, describe, describe_table, stream_arn};
-use super::plan::{BillingUpdate, Step, fingerprint, managed_tags, plan, validate};
+use super::plan::{BillingUpdate, Step, fingerprint, plan, validate};
 use super::{Billing, DesiredTable, Error, Owner, StreamView, TableRecord, TableReport};
 
 /// Brings the table one pass closer to `desired` and reports where it stands.
@@ -103,7 +103,7 @@ async fn pass(
             .to_owned(),
         changes: Vec::new(),
         settled: false,
-        managed_tags: managed_tags(desired),
+        managed_tags: plan.managed_tags.clone(),
         fingerprint: None,
     };
     for step in &plan.steps {

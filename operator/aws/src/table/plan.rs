@@ -146,6 +146,9 @@ pub struct Plan {
     pub later: Vec<Step>,
     /// What AWS is still doing, one phrase each.
     pub waiting: Vec<String>,
+    /// The user tag keys to report once `steps` are sent (see
+    /// [`TableRecord::managed_tags`]).
+    pub managed_tags: BTreeSet<String>,
 }
 
 impl Plan {
@@ -180,6 +183,7 @@ pub fn plan(
                 }],
                 later: Vec::new(),
                 waiting: Vec::new(),
+                managed_tags: managed_tags(desired),
             });
         }
     };
@@ -192,6 +196,7 @@ pub fn plan(
                 steps: Vec::new(),
                 later: Vec::new(),
                 waiting: waiting_on(desired, &actual),
+                managed_tags: managed_tags(desired),
             });
         }
         Admission::Adopt => true,
@@ -230,6 +235,7 @@ pub fn plan(
         steps,
         later,
         waiting: waiting_on(desired, &actual),
+        managed_tags: managed_tags(desired),
     })
 }
 
@@ -1081,6 +1087,7 @@ mod tests {
                     steps: vec![],
                     later: vec![],
                     waiting: vec!["table is CREATING".into()],
+                    managed_tags: BTreeSet::new(),
                 },
                 "adopt: {adopt}"
             );
