@@ -20,6 +20,7 @@ use super::{
     Architecture, Code, DesiredFunction, Error, FunctionRecord, FunctionReport, FunctionUrl,
     MappingReport, Owner, StreamTrigger, UrlAuth,
 };
+use crate::fingerprint::one_read_or_full;
 
 /// Brings the function one pass closer to `desired` and reports where it stands.
 ///
@@ -114,15 +115,13 @@ pub async fn reconcile_since(
     recorded: &FunctionRecord,
     last: &FunctionReport,
 ) -> Result<FunctionReport, Error> {
-    if let Some(seen) = last.fingerprint {
+    let read = || async {
         validate(desired, owner)?;
-        if let Some(actual) = get_function(lambda, &desired.name).await?
-            && fingerprint(desired, owner, adopt, recorded, &actual) == seen
-        {
-            return Ok(last.clone());
-        }
-    }
-    reconcile(lambda, s3, desired, owner, adopt, recorded).await
+        let actual = get_function(lambda, &desired.name).await?;
+        Ok(actual.map(|actual| fingerprint(desired, owner, adopt, recorded, &actual)))
+    };
+    let full = || reconcile(lambda, s3, desired, owner, adopt, recorded);
+    one_read_or_full(last, last.fingerprint, read, full).await
 }
 
 /// The report before any step: what AWS described, and the plan's record values.

@@ -18,6 +18,7 @@ use super::actual::ActualTable;
 use super::describe::{Read, describe, describe_table, stream_arn};
 use super::plan::{BillingUpdate, Step, fingerprint, plan, validate};
 use super::{Billing, DesiredTable, Error, Owner, StreamView, TableRecord, TableReport};
+use crate::fingerprint::one_read_or_full;
 
 /// Brings the table one pass closer to `desired` and reports where it stands.
 ///
@@ -72,15 +73,13 @@ pub async fn reconcile_since(
     record: &TableRecord,
     last: &TableReport,
 ) -> Result<TableReport, Error> {
-    if let Some(seen) = last.fingerprint {
+    let read = || async {
         validate(desired, owner)?;
-        if let Some(actual) = describe_table(client, &desired.name).await?
-            && fingerprint(desired, owner, adopt, record, &actual) == seen
-        {
-            return Ok(last.clone());
-        }
-    }
-    reconcile(client, desired, owner, adopt, record).await
+        let actual = describe_table(client, &desired.name).await?;
+        Ok(actual.map(|actual| fingerprint(desired, owner, adopt, record, &actual)))
+    };
+    let full = || reconcile(client, desired, owner, adopt, record);
+    one_read_or_full(last, last.fingerprint, read, full).await
 }
 
 /// Plans from `actual` and sends the plan's steps; `None` when CreateTable found the

@@ -326,7 +326,9 @@ pub fn waiting_on(desired: &DesiredTable, actual: &ActualTable) -> Vec<String> {
         (Some(TimeToLive::Enabling(attribute)), want) if want != Some(attribute.as_str()) => {
             waiting.push(format!("TTL on `{attribute}` is being enabled"));
         }
-        _ => {}
+        (None | Some(TimeToLive::Disabled | TimeToLive::Enabled(_)), _)
+        | (Some(TimeToLive::Disabling(_)), None)
+        | (Some(TimeToLive::Enabling(_)), _) => {}
     }
     waiting
 }
