@@ -49,7 +49,7 @@ pub async fn delete(
     if !table.is_active() {
         return Err(Error::TableBusy {
             table: name.to_owned(),
-            status: table.status,
+            status: table.status.to_string(),
             source: None,
         });
     }

@@ -21,7 +21,7 @@ mod plan;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::owner::Owner;
-pub use actual::{ActualTable, IndexLayout, Layout, TimeToLive};
+pub use actual::{ActualTable, IndexLayout, Layout, TableStatus, TimeToLive};
 pub use apply::{reconcile, reconcile_since};
 pub use delete::delete;
 pub use error::{AwsError, Error};
