@@ -5,8 +5,10 @@
 mod fingerprint;
 pub mod function;
 mod owner;
+mod pass;
 mod sdk;
 pub mod table;
 mod tags;
 
 pub use fingerprint::Fingerprint;
+pub use pass::PassError;
