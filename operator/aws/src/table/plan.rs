@@ -161,7 +161,7 @@ impl Plan {
 /// Plans one pass over the table `desired.name`: `actual` is `None` when it does not
 /// exist.
 ///
-/// An absent table is created unless it was ours and is lost (see [`start`]). An
+/// An absent table is created unless it was ours and is lost (see `start`). An
 /// existing table must carry `owner`'s uid tag, or have no owner tag and `adopt` set
 /// (it is then tagged as ours); an untagged table that is not ACTIVE yet is waited for,
 /// as AWS may not list the tags given at creation before. Errors, touching nothing:
