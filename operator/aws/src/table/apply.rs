@@ -54,6 +54,7 @@ pub async fn reconcile(
     let described = describe(client, &desired.name, Read::Everything)
         .await?
         .ok_or_else(busy)?;
+    // The table exists now, so this pass plans no CreateTable and cannot race again.
     pass(client, desired, owner, adopt, record, Some(&described))
         .await?
         .ok_or_else(busy)
