@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 use metricsapp_aws::function::{
-    Architecture, Code, DesiredFunction, FunctionUrl, Recorded, StartingPosition, StreamTrigger,
-    UrlAuth,
+    Architecture, Code, DesiredFunction, FunctionRecord, FunctionUrl, StartingPosition,
+    StreamTrigger, UrlAuth,
 };
 use metricsapp_aws::table::DeletionPolicy;
 
@@ -172,11 +172,11 @@ pub fn desired_function(
 }
 
 /// What the operator recorded about a function in its status.
-pub fn recorded(previous: Option<&FunctionStatus>) -> Recorded {
-    Recorded {
+pub fn recorded(previous: Option<&FunctionStatus>) -> FunctionRecord {
+    FunctionRecord {
         code_source: previous.and_then(|p| p.code_source.clone()),
         code_sha256: previous.and_then(|p| p.code_sha256.clone()),
-        managed_tag_keys: previous
+        managed_tags: previous
             .map(|p| p.managed_tags.iter().cloned().collect())
             .unwrap_or_default(),
     }

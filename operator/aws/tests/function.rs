@@ -13,9 +13,9 @@ use common::lambda::{
 };
 use common::{owner, unique};
 use metricsapp_aws::function::{
-    Architecture, Change, Code, Deletion, DeletionPolicy, DesiredFunction, FunctionReport,
-    FunctionUrl, Owner, Recorded, StartingPosition, StreamTrigger, UrlAuth, delete, reconcile,
-    reconcile_since,
+    Architecture, Change, Code, Deletion, DeletionPolicy, DesiredFunction, FunctionRecord,
+    FunctionReport, FunctionUrl, Owner, StartingPosition, StreamTrigger, UrlAuth, delete,
+    reconcile, reconcile_since,
 };
 
 macro_rules! moto {
@@ -35,7 +35,7 @@ struct Fixture {
     bucket: String,
     name: String,
     /// What the controller would keep in the MetricsApp status.
-    recorded: Recorded,
+    recorded: FunctionRecord,
 }
 
 const KEY: &str = "rollup.zip";
@@ -53,7 +53,7 @@ impl Fixture {
             role,
             bucket: code,
             name,
-            recorded: Recorded::default(),
+            recorded: FunctionRecord::default(),
         }
     }
 
@@ -127,10 +127,10 @@ impl Fixture {
     }
 
     fn record(&mut self, report: &FunctionReport) {
-        self.recorded = Recorded {
+        self.recorded = FunctionRecord {
             code_source: report.code_source.clone(),
             code_sha256: report.code_sha256.clone(),
-            managed_tag_keys: report.managed_tag_keys.clone(),
+            managed_tags: report.managed_tags.clone(),
         };
     }
 
@@ -260,7 +260,7 @@ async fn creates_the_function_and_a_second_pass_writes_nothing() {
             .is_some_and(|s| s.starts_with("etag:")),
         "{report:?}"
     );
-    assert_eq!(report.managed_tag_keys, BTreeSet::from(["team".into()]));
+    assert_eq!(report.managed_tags, BTreeSet::from(["team".into()]));
 
     let output = fx.configuration().await;
     let config = output.configuration().unwrap();
@@ -701,10 +701,7 @@ async fn user_tags_are_managed_and_others_kept() {
     assert_eq!(tags.get("team"), None);
     assert_eq!(tags["owner"], "ops");
     assert_eq!(tags["cost-center"], "42", "a tag someone else set is kept");
-    assert_eq!(
-        fx.recorded.managed_tag_keys,
-        BTreeSet::from(["owner".into()])
-    );
+    assert_eq!(fx.recorded.managed_tags, BTreeSet::from(["owner".into()]));
 }
 
 #[tokio::test]

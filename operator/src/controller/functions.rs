@@ -5,7 +5,7 @@
 use futures::future::join_all;
 use kube::runtime::events::EventType;
 use metricsapp_aws::function::{
-    Change, Deletion, DesiredFunction, FunctionReport, Owner, Recorded,
+    Change, Deletion, DesiredFunction, FunctionRecord, FunctionReport, Owner,
 };
 
 use super::events::{publish, settled_for_this_generation};
@@ -125,7 +125,7 @@ async fn reconcile_aws(
     spec: &FunctionSpec,
     desired: &DesiredFunction,
     owner: &Owner,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
 ) -> Result<FunctionReport, metricsapp_aws::function::Error> {
     let app_key = key(app);
     let settled =
@@ -164,7 +164,7 @@ fn with_report(mut status: FunctionStatus, report: &FunctionReport) -> FunctionS
     status.mapping_uuid = report.mapping.as_ref().map(|m| m.uuid.clone());
     status.mapping_state = report.mapping.as_ref().map(|m| m.state.clone());
     status.url = report.url.clone();
-    status.managed_tags = report.managed_tag_keys.iter().cloned().collect();
+    status.managed_tags = report.managed_tags.iter().cloned().collect();
     status
 }
 

@@ -17,9 +17,10 @@ use super::plan::{
     fingerprint, plan, validate,
 };
 use super::{
-    Architecture, Code, DesiredFunction, Error, FunctionReport, FunctionUrl, MappingReport, Owner,
-    Recorded, StreamTrigger, UrlAuth,
+    Architecture, Code, DesiredFunction, Error, FunctionRecord, FunctionReport, FunctionUrl,
+    MappingReport, Owner, StreamTrigger, UrlAuth,
 };
+use crate::fingerprint::one_read_or_full;
 
 /// Brings the function one pass closer to `desired` and reports where it stands.
 ///
@@ -28,7 +29,7 @@ use super::{
 /// terminal [`Error::Conflict`] and is not touched. While Lambda is busy nothing is
 /// changed; at most one code or configuration update is sent per pass. `recorded` is
 /// what the controller kept from earlier reports ([`FunctionReport::code_source`],
-/// `code_sha256` and `managed_tag_keys`); it must store the new report's values.
+/// `code_sha256` and `managed_tags`); it must store the new report's values.
 /// `settled` is true only when nothing was changed and nothing is in progress.
 pub async fn reconcile(
     lambda: &aws_sdk_lambda::Client,
@@ -36,7 +37,7 @@ pub async fn reconcile(
     desired: &DesiredFunction,
     owner: &Owner,
     adopt: bool,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
 ) -> Result<FunctionReport, Error> {
     validate(desired, owner)?;
     let (actual, object) = tokio::try_join!(
@@ -111,18 +112,16 @@ pub async fn reconcile_since(
     desired: &DesiredFunction,
     owner: &Owner,
     adopt: bool,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
     last: &FunctionReport,
 ) -> Result<FunctionReport, Error> {
-    if let Some(seen) = last.fingerprint {
+    let read = || async {
         validate(desired, owner)?;
-        if let Some(actual) = get_function(lambda, &desired.name).await?
-            && fingerprint(desired, owner, adopt, recorded, &actual) == seen
-        {
-            return Ok(last.clone());
-        }
-    }
-    reconcile(lambda, s3, desired, owner, adopt, recorded).await
+        let actual = get_function(lambda, &desired.name).await?;
+        Ok(actual.map(|actual| fingerprint(desired, owner, adopt, recorded, &actual)))
+    };
+    let full = || reconcile(lambda, s3, desired, owner, adopt, recorded);
+    one_read_or_full(last, last.fingerprint, read, full).await
 }
 
 /// The report before any step: what AWS described, and the plan's record values.
@@ -145,7 +144,7 @@ fn initial_report(
         last_update_status: actual.and_then(|f| f.last_update.as_str().map(str::to_owned)),
         code_sha256: actual.and_then(|f| f.code_sha256.clone()),
         code_source: plan.code_source.clone(),
-        managed_tag_keys: plan.managed_tag_keys.clone(),
+        managed_tags: plan.managed_tags.clone(),
         mapping,
         url: actual.and_then(|f| f.url.as_ref().map(|u| u.url.clone())),
         changes: Vec::new(),

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::tags::TagChange;
+
 use super::{Architecture, Change, StartingPosition, UrlAuth};
 
 impl fmt::Display for Change {
@@ -18,17 +20,11 @@ impl fmt::Display for Change {
             Change::ConfigurationUpdated { fields } => {
                 write!(f, "configuration updated: {}", fields.join(", "))
             }
-            Change::Tags { set, removed } => {
-                let mut parts = Vec::new();
-                if !set.is_empty() {
-                    let pairs: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    parts.push(format!("set {}", pairs.join(", ")));
-                }
-                if !removed.is_empty() {
-                    parts.push(format!("removed {}", removed.join(", ")));
-                }
-                write!(f, "tags {}", parts.join("; "))
+            Change::Tags { set, removed } => TagChange {
+                set: set.clone(),
+                removed: removed.clone(),
             }
+            .fmt(f),
             Change::Concurrency { to: Some(to) } => write!(f, "reserved concurrency set to {to}"),
             Change::Concurrency { to: None } => write!(f, "reserved concurrency removed"),
             Change::TriggerCreated => write!(f, "stream trigger created"),

@@ -8,7 +8,7 @@ use aws_sdk_lambda::error::SdkError;
 
 use super::describe::{Read, describe};
 use super::{Deletion, DeletionPolicy, Error, Owner};
-use crate::table::ownership::{Ownership, ownership};
+use crate::owner::{Admission, admit};
 
 /// Applies `policy` to the function `name` of the MetricsApp `owner`.
 ///
@@ -29,9 +29,11 @@ pub async fn delete(
     let Some(function) = describe(client, name, Read::FunctionAndMappings).await? else {
         return Ok(Deletion::AlreadyGone);
     };
-    match ownership(&function.tags, owner) {
-        Ownership::Ours => {}
-        Ownership::Unowned | Ownership::Other(_) => return Ok(Deletion::NotOwned),
+    match admit(&function.tags, owner, false) {
+        Admission::Ours => {}
+        Admission::Adopt | Admission::Unowned | Admission::Other(_) => {
+            return Ok(Deletion::NotOwned);
+        }
     }
     for mapping in function.mappings.iter().filter(|m| m.state != "Deleting") {
         match client

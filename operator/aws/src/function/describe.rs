@@ -17,7 +17,6 @@ use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
 use super::actual::{
     ActualFunction, ActualMapping, ActualUrl, CodeObject, FunctionState, UpdateStatus,
 };
-use super::plan::location;
 use super::{Architecture, Code, Error, UrlAuth};
 
 /// The statement ids of the resource-policy statements that make a NONE-auth URL
@@ -259,7 +258,7 @@ pub async fn code_object(
         Err(SdkError::ServiceError(e)) if e.err().is_not_found() => {
             return Err(Error::CodeNotFound {
                 function: function.to_owned(),
-                location: location(code),
+                location: code.location(),
                 detail: "HeadObject: no such bucket, key or version".to_owned(),
                 source: Some(Box::new(SdkError::ServiceError(e))),
             });

@@ -9,6 +9,7 @@ use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
 use super::Change;
 
+use crate::pass::PassError;
 pub use crate::sdk::AwsError;
 use crate::sdk::Failed;
 
@@ -143,23 +144,11 @@ pub enum Error {
         missing: &'static str,
     },
 
-    /// A pass failed after it had already changed the function: `changes` were made
-    /// (and deserve their Events, see [`Error::changes`]); `source` says what then
-    /// failed and decides the reason and whether to retry.
-    #[error("{source} (after: {})", list(changes))]
-    AfterChanges {
-        changes: Vec<Change>,
-        #[source]
-        source: Box<Error>,
-    },
-}
-
-fn list(changes: &[Change]) -> String {
-    changes
-        .iter()
-        .map(Change::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    /// A pass failed after it had already changed the function: its changes were made
+    /// (and deserve their Events, see [`Error::changes`]); the error inside says what
+    /// then failed and decides the reason and whether to retry.
+    #[error(transparent)]
+    AfterChanges(PassError<Change, Error>),
 }
 
 impl Error {
@@ -174,7 +163,7 @@ impl Error {
             | Error::UpdateFailed { .. }
             | Error::FunctionFailed { .. }
             | Error::CodeMismatch { .. } => true,
-            Error::AfterChanges { source, .. } => source.is_terminal(),
+            Error::AfterChanges(after) => after.source.is_terminal(),
             Error::CodeNotFound { .. }
             | Error::RoleNotReady { .. }
             | Error::AccessDenied { .. }
@@ -226,7 +215,7 @@ impl Error {
             Error::FunctionGone { .. } => "FunctionGone",
             Error::AwsUnavailable { .. } => "AwsUnavailable",
             Error::UnexpectedResponse { .. } => "UnexpectedAwsResponse",
-            Error::AfterChanges { source, .. } => source.reason(),
+            Error::AfterChanges(after) => after.source.reason(),
         }
     }
 
@@ -234,7 +223,7 @@ impl Error {
     /// may already have applied some of its steps.
     pub fn changes(&self) -> &[Change] {
         match self {
-            Error::AfterChanges { changes, .. } => changes,
+            Error::AfterChanges(after) => &after.changes,
             Error::Conflict { .. }
             | Error::InvalidSpec { .. }
             | Error::UpdateFailed { .. }
@@ -256,10 +245,10 @@ impl Error {
         if changes.is_empty() {
             return self;
         }
-        Error::AfterChanges {
+        Error::AfterChanges(PassError {
             changes: changes.to_vec(),
             source: Box::new(self),
-        }
+        })
     }
 
     /// Classifies an SDK error from `operation` on `function` by the error code AWS

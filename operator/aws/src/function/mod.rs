@@ -7,8 +7,9 @@
 //! the steps of this pass, what AWS is still doing, and the checks on a spec), `change`
 //! (Event wording). I/O: `describe` (read the function, its trigger, URL and code
 //! object), `apply` ([`reconcile`]: send the planned steps, one call each) and `delete`
-//! ([`delete`]). `error` holds the one error type. Ownership tags, [`Owner`] and
-//! [`DeletionPolicy`] are the table's: one MetricsApp owns both the same way.
+//! ([`delete`]). `error` holds the one error type. [`Owner`] and its admission rule
+//! (`crate::owner`) and [`DeletionPolicy`] are shared with the table: one MetricsApp
+//! owns both the same way.
 
 mod actual;
 mod apply;
@@ -20,7 +21,8 @@ mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use crate::table::{DeletionPolicy, Owner};
+pub use crate::owner::Owner;
+pub use crate::table::DeletionPolicy;
 pub use actual::{
     ActualFunction, ActualMapping, ActualUrl, CodeObject, FunctionState, UpdateStatus,
 };
@@ -74,6 +76,22 @@ pub enum Code {
     },
     /// A container image in ECR (`repo:tag` or `repo@sha256:…`).
     Image { uri: String },
+}
+
+impl Code {
+    /// Where the code is, in the user's words: `s3://bucket/key` (with its version) or
+    /// the image URI.
+    pub fn location(&self) -> String {
+        match self {
+            Code::S3 {
+                bucket,
+                key,
+                object_version: Some(version),
+            } => format!("s3://{bucket}/{key} (version {version})"),
+            Code::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+            Code::Image { uri } => uri.clone(),
+        }
+    }
 }
 
 /// The instruction set the function runs on.
@@ -131,7 +149,7 @@ pub enum UrlAuth {
 /// keeps it in the MetricsApp status). Lambda does not tell which S3 object it was
 /// deployed from, nor which tags the operator set, so these must be remembered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Recorded {
+pub struct FunctionRecord {
     /// Identity of the code last deployed: `version:<id>` or `etag:<etag>` of the S3
     /// object, or the resolved image URI. `None`: not known (an existing function is
     /// then redeployed once, so that what runs is known).
@@ -141,7 +159,7 @@ pub struct Recorded {
     pub code_sha256: Option<String>,
     /// User tag keys the operator set before: only these are removed when they leave
     /// the spec, so tags others added (AWS Backup, cost allocation) are kept.
-    pub managed_tag_keys: BTreeSet<String>,
+    pub managed_tags: BTreeSet<String>,
 }
 
 /// Where the function stands after one reconcile pass.
@@ -155,11 +173,11 @@ pub struct FunctionReport {
     /// `InProgress`, `Successful` or `Failed`; `None` right after creation.
     pub last_update_status: Option<String>,
     pub code_sha256: Option<String>,
-    /// What to record as [`Recorded::code_source`]: the identity of the code now
+    /// What to record as [`FunctionRecord::code_source`]: the identity of the code now
     /// deployed (unchanged from the record while a newer object waits to be deployed).
     pub code_source: Option<String>,
-    /// What to record as [`Recorded::managed_tag_keys`].
-    pub managed_tag_keys: BTreeSet<String>,
+    /// What to record as [`FunctionRecord::managed_tags`].
+    pub managed_tags: BTreeSet<String>,
     pub mapping: Option<MappingReport>,
     /// The function URL, once it exists.
     pub url: Option<String>,
@@ -192,7 +210,7 @@ pub enum Change {
     Created,
     /// An existing function without owner tags was taken over (`adopt: true`).
     Adopted,
-    /// New code deployed; `from`/`to` are code identities (see [`Recorded::code_source`]).
+    /// New code deployed; `from`/`to` are code identities (see [`FunctionRecord::code_source`]).
     CodeUpdated {
         from: Option<String>,
         to: String,

@@ -22,11 +22,12 @@ use super::actual::{
     ActualFunction, ActualMapping, ActualUrl, CodeObject, FunctionState, UpdateStatus,
 };
 use super::{
-    Architecture, Change, Code, DesiredFunction, Error, FunctionUrl, Owner, Recorded,
+    Architecture, Change, Code, DesiredFunction, Error, FunctionRecord, FunctionUrl, Owner,
     StreamTrigger, UrlAuth,
 };
 use crate::Fingerprint;
-use crate::table::ownership::{Ownership, owner_tags, ownership};
+use crate::owner::{Admission, admit, owner_tags};
+use crate::tags::TagChange;
 
 /// One call (or short sequence of calls on one resource) that moves the function
 /// towards the spec.
@@ -128,10 +129,10 @@ pub struct Plan {
     /// What AWS is still doing, one phrase each.
     pub waiting: Vec<String>,
     /// The code identity to report once `steps` are sent (see
-    /// [`Recorded::code_source`]).
+    /// [`FunctionRecord::code_source`]).
     pub code_source: Option<String>,
     /// The user tag keys to report once `steps` are sent.
-    pub managed_tag_keys: BTreeSet<String>,
+    pub managed_tags: BTreeSet<String>,
 }
 
 impl Plan {
@@ -148,7 +149,7 @@ pub fn fingerprint(
     desired: &DesiredFunction,
     owner: &Owner,
     adopt: bool,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
     actual: &ActualFunction,
 ) -> Fingerprint {
     let described = ActualFunction {
@@ -275,7 +276,7 @@ pub fn plan(
     desired: &DesiredFunction,
     actual: Option<&ActualFunction>,
     object: Option<&CodeObject>,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
     owner: &Owner,
     adopt: bool,
 ) -> Result<Plan, Error> {
@@ -296,14 +297,14 @@ pub fn plan(
             later: Vec::new(),
             waiting: Vec::new(),
             code_source: Some(identity),
-            managed_tag_keys: desired_keys,
+            managed_tags: desired_keys,
         });
     };
 
-    let adopting = match ownership(&actual.tags, owner) {
-        Ownership::Ours => false,
-        Ownership::Unowned if adopt => true,
-        Ownership::Unowned => {
+    let adopting = match admit(&actual.tags, owner, adopt) {
+        Admission::Ours => false,
+        Admission::Adopt => true,
+        Admission::Unowned => {
             return Err(Error::Conflict {
                 function: actual.name.clone(),
                 owner: "already exists and has no metricsapp.dev/uid owner tag; \
@@ -311,7 +312,7 @@ pub fn plan(
                     .to_owned(),
             });
         }
-        Ownership::Other(who) => {
+        Admission::Other(who) => {
             return Err(Error::Conflict {
                 function: actual.name.clone(),
                 owner: format!("belongs to {who}"),
@@ -354,8 +355,16 @@ pub fn plan(
         tags_seen.extend(tags.clone());
         candidates.push(Step::Adopt { tags });
     }
-    let removals = tag_removals(desired, &tags_seen, recorded, owner);
-    candidates.extend(tags(desired, &tags_seen, &removals, owner));
+    let tag_change = TagChange::between(
+        &wanted_tags(desired, owner),
+        &tags_seen,
+        &recorded.managed_tags,
+    );
+    let removals = tag_change
+        .as_ref()
+        .map(|change| change.removed.clone())
+        .unwrap_or_default();
+    candidates.extend(tag_change.map(|TagChange { set, removed }| Step::Tags { set, removed }));
     if actual.reserved_concurrency != desired.reserved_concurrency {
         candidates.push(Step::Concurrency {
             to: desired.reserved_concurrency,
@@ -390,9 +399,9 @@ pub fn plan(
         check_object(desired, object)?;
     }
     let tags_sent = steps.iter().any(|step| matches!(step, Step::Tags { .. }));
-    let mut managed_tag_keys = desired_keys;
+    let mut managed_tags = desired_keys;
     if !tags_sent {
-        managed_tag_keys.extend(removals);
+        managed_tags.extend(removals);
     }
     Ok(Plan {
         steps,
@@ -403,7 +412,7 @@ pub fn plan(
         } else {
             recorded.code_source.clone()
         },
-        managed_tag_keys,
+        managed_tags,
     })
 }
 
@@ -473,7 +482,7 @@ fn code_update(
     actual: &ActualFunction,
     object: Option<&CodeObject>,
     identity: &str,
-    recorded: &Recorded,
+    recorded: &FunctionRecord,
 ) -> Option<Step> {
     let (source_differs, from) = match &desired.code {
         Code::S3 { .. } => (
@@ -648,42 +657,6 @@ pub fn wanted_tags(desired: &DesiredFunction, owner: &Owner) -> BTreeMap<String,
     crate::tags::wanted(&desired.tags, owner)
 }
 
-/// Keys the operator set before that have left the spec and are still on the function.
-fn tag_removals(
-    desired: &DesiredFunction,
-    actual: &BTreeMap<String, String>,
-    recorded: &Recorded,
-    owner: &Owner,
-) -> Vec<String> {
-    let owned = owner_tags(owner);
-    recorded
-        .managed_tag_keys
-        .iter()
-        .filter(|key| {
-            !desired.tags.contains_key(*key)
-                && !owned.contains_key(*key)
-                && actual.contains_key(*key)
-        })
-        .cloned()
-        .collect()
-}
-
-fn tags(
-    desired: &DesiredFunction,
-    actual: &BTreeMap<String, String>,
-    removed: &[String],
-    owner: &Owner,
-) -> Option<Step> {
-    let set: BTreeMap<String, String> = wanted_tags(desired, owner)
-        .into_iter()
-        .filter(|(key, value)| actual.get(key) != Some(value))
-        .collect();
-    (!set.is_empty() || !removed.is_empty()).then(|| Step::Tags {
-        set,
-        removed: removed.to_vec(),
-    })
-}
-
 /// Refuses to deploy an object whose own S3 checksum shows it is not the pinned zip.
 fn check_object(desired: &DesiredFunction, object: Option<&CodeObject>) -> Result<(), Error> {
     match (
@@ -710,23 +683,9 @@ pub fn check_deployed_code(
 fn mismatch(desired: &DesiredFunction, pin: &str, found: &str) -> Error {
     Error::CodeMismatch {
         function: desired.name.clone(),
-        object: location(&desired.code),
+        object: desired.code.location(),
         expected: pin.to_owned(),
         found: found.to_owned(),
-    }
-}
-
-/// Where the code is, in the user's words: `s3://bucket/key` (with its version) or the
-/// image URI.
-pub fn location(code: &Code) -> String {
-    match code {
-        Code::S3 {
-            bucket,
-            key,
-            object_version: Some(version),
-        } => format!("s3://{bucket}/{key} (version {version})"),
-        Code::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
-        Code::Image { uri } => uri.clone(),
     }
 }
 
@@ -1000,11 +959,11 @@ mod tests {
         }
     }
 
-    fn recorded() -> Recorded {
-        Recorded {
+    fn recorded() -> FunctionRecord {
+        FunctionRecord {
             code_source: Some("etag:one".into()),
             code_sha256: Some(SHA_A.into()),
-            managed_tag_keys: BTreeSet::new(),
+            managed_tags: BTreeSet::new(),
         }
     }
 
@@ -1055,7 +1014,7 @@ mod tests {
             &want,
             None,
             Some(&object()),
-            &Recorded::default(),
+            &FunctionRecord::default(),
             &owner(),
             false,
         )
@@ -1064,7 +1023,7 @@ mod tests {
         tags.insert("team".into(), "data".into());
         assert_eq!(plan.steps, vec![Step::Create { tags }]);
         assert_eq!(plan.code_source.as_deref(), Some("etag:one"));
-        assert_eq!(plan.managed_tag_keys, BTreeSet::from(["team".into()]));
+        assert_eq!(plan.managed_tags, BTreeSet::from(["team".into()]));
     }
 
     #[test]
@@ -1100,7 +1059,7 @@ mod tests {
             &desired(),
             Some(&actual()),
             Some(&object()),
-            &Recorded::default(),
+            &FunctionRecord::default(),
             &owner(),
             false,
         )
@@ -1469,8 +1428,8 @@ mod tests {
         function
             .tags
             .insert("aws:cloudformation:stack-name".into(), "s".into());
-        let record = Recorded {
-            managed_tag_keys: BTreeSet::from(["old".into(), "team".into(), "gone".into()]),
+        let record = FunctionRecord {
+            managed_tags: BTreeSet::from(["old".into(), "team".into(), "gone".into()]),
             ..recorded()
         };
         let plan = plan(
@@ -1489,7 +1448,54 @@ mod tests {
                 removed: vec!["old".into()],
             }]
         );
-        assert_eq!(plan.managed_tag_keys, BTreeSet::from(["team".into()]));
+        assert_eq!(plan.managed_tags, BTreeSet::from(["team".into()]));
+    }
+
+    /// The same tags and record as the table's
+    /// `tags_added_changed_and_removed_when_managed_but_aws_tags_kept`, with the same
+    /// step: both resources diff tags with [`TagChange::between`].
+    #[test]
+    fn a_managed_aws_tag_is_kept_as_on_the_table() {
+        let want = DesiredFunction {
+            tags: BTreeMap::from([
+                ("team".into(), "data".into()),
+                ("cost-center".into(), "42".into()),
+            ]),
+            ..desired()
+        };
+        let mut function = actual();
+        function.tags.insert("team".into(), "web".into());
+        function.tags.insert("old".into(), "x".into());
+        function
+            .tags
+            .insert("aws:cloudformation:stack-name".into(), "s".into());
+        let record = FunctionRecord {
+            managed_tags: BTreeSet::from([
+                "team".into(),
+                "old".into(),
+                "aws:cloudformation:stack-name".into(),
+            ]),
+            ..recorded()
+        };
+        let plan = plan(
+            &want,
+            Some(&function),
+            Some(&object()),
+            &record,
+            &owner(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![Step::Tags {
+                set: BTreeMap::from([
+                    ("cost-center".into(), "42".into()),
+                    ("team".into(), "data".into()),
+                ]),
+                removed: vec!["old".into()],
+            }]
+        );
     }
 
     #[test]
@@ -1497,8 +1503,8 @@ mod tests {
         let mut busy = actual();
         busy.last_update = UpdateStatus::InProgress;
         busy.tags.insert("old".into(), "x".into());
-        let record = Recorded {
-            managed_tag_keys: BTreeSet::from(["old".into()]),
+        let record = FunctionRecord {
+            managed_tags: BTreeSet::from(["old".into()]),
             ..recorded()
         };
         let plan = plan(
@@ -1511,7 +1517,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plan.steps, vec![]);
-        assert_eq!(plan.managed_tag_keys, BTreeSet::from(["old".into()]));
+        assert_eq!(plan.managed_tags, BTreeSet::from(["old".into()]));
     }
 
     #[test]

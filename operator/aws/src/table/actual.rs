@@ -3,6 +3,7 @@
 //! and read by the pure `plan`, so that the comparison is tested without any network.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use aws_smithy_types::DateTime;
 
@@ -13,8 +14,7 @@ use super::{Billing, Capacity, StreamView};
 pub struct ActualTable {
     pub name: String,
     pub arn: Option<String>,
-    /// `CREATING`, `UPDATING`, `ACTIVE`, `DELETING`, ...
-    pub status: String,
+    pub status: TableStatus,
     /// When this table (not an earlier one of the same name) was created.
     pub created: Option<DateTime>,
     pub layout: Layout,
@@ -38,7 +38,57 @@ pub struct ActualTable {
 
 impl ActualTable {
     pub fn is_active(&self) -> bool {
-        self.status == "ACTIVE"
+        match self.status {
+            TableStatus::Active => true,
+            TableStatus::Creating
+            | TableStatus::Updating
+            | TableStatus::Deleting
+            | TableStatus::Other(_) => false,
+        }
+    }
+}
+
+/// The table's status, as DescribeTable reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TableStatus {
+    Creating,
+    Updating,
+    /// The only status in which the table takes changes.
+    Active,
+    Deleting,
+    /// Any other status (`ARCHIVED`, `INACCESSIBLE_ENCRYPTION_CREDENTIALS`, ...), as
+    /// AWS spells it.
+    Other(String),
+}
+
+impl TableStatus {
+    /// The name AWS uses for this status.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TableStatus::Creating => "CREATING",
+            TableStatus::Updating => "UPDATING",
+            TableStatus::Active => "ACTIVE",
+            TableStatus::Deleting => "DELETING",
+            TableStatus::Other(status) => status,
+        }
+    }
+}
+
+impl From<&str> for TableStatus {
+    fn from(status: &str) -> Self {
+        match status {
+            "CREATING" => TableStatus::Creating,
+            "UPDATING" => TableStatus::Updating,
+            "ACTIVE" => TableStatus::Active,
+            "DELETING" => TableStatus::Deleting,
+            other => TableStatus::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for TableStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -1,7 +1,8 @@
-//! One reconcile pass over the table: create it when absent (unless it was ours and is
-//! lost, see [`start`]); otherwise check who owns it and that it has the app's layout,
-//! then apply the planned steps (at most one UpdateTable per pass) and report where it
-//! stands.
+//! One reconcile pass over the table: describe it, let the pure `plan` decide, send the
+//! planned steps in order, and report where it stands. Every decision is the plan's;
+//! this file only turns steps into calls.
+
+use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -15,14 +16,9 @@ use aws_smithy_types::error::operation::BuildError;
 
 use super::actual::ActualTable;
 use super::describe::{Read, describe, describe_table, stream_arn};
-use super::ownership::{Ownership, owner_tags, ownership};
-use super::plan::{
-    BillingUpdate, Start, Step, fingerprint, managed_tags, plan, start, validate, waiting_on,
-    wanted_tags,
-};
-use super::{
-    Billing, Change, DesiredTable, Error, Owner, StreamView, TableRecord, TableReport, layout,
-};
+use super::plan::{BillingUpdate, Step, fingerprint, plan, validate};
+use super::{Billing, DesiredTable, Error, Owner, StreamView, TableRecord, TableReport};
+use crate::fingerprint::one_read_or_full;
 
 /// Brings the table one pass closer to `desired` and reports where it stands.
 ///
@@ -32,10 +28,11 @@ use super::{
 /// table must carry `owner`'s uid tag, or have no owner tag and `adopt` set (it is then
 /// tagged as ours); any other table is a terminal [`Error::Conflict`] and is not
 /// touched. A tag is removed only when it is in `record.managed_tags` and the spec no
-/// longer has it: tags set by others (AWS Backup, cost allocation) are kept. A table whose keys differ from the
-/// app's layout is a terminal [`Error::IncompatibleTable`]. While the table is CREATING
-/// or UPDATING nothing is changed. `settled` is true only when nothing was changed and
-/// nothing is in progress: the controller requeues soon while it is false.
+/// longer has it: tags set by others (AWS Backup, cost allocation) are kept. A table
+/// whose keys differ from the app's layout is a terminal [`Error::IncompatibleTable`].
+/// While the table is CREATING or UPDATING nothing is changed. `settled` is true only
+/// when nothing was changed and nothing is in progress: the controller requeues soon
+/// while it is false.
 pub async fn reconcile(
     client: &Client,
     desired: &DesiredTable,
@@ -45,21 +42,22 @@ pub async fn reconcile(
 ) -> Result<TableReport, Error> {
     validate(desired, owner)?;
     let described = describe(client, &desired.name, Read::Everything).await?;
-    let actual = match start(&desired.name, described, record)? {
-        Start::Existing(actual) => *actual,
-        Start::Create => match create(client, desired, owner).await? {
-            Some(report) => return Ok(report),
-            // Someone created it between our DescribeTable and CreateTable.
-            None => describe(client, &desired.name, Read::Everything)
-                .await?
-                .ok_or_else(|| Error::TableBusy {
-                    table: desired.name.clone(),
-                    status: "created and deleted again by someone else".to_owned(),
-                    source: None,
-                })?,
-        },
+    if let Some(report) = pass(client, desired, owner, adopt, record, described.as_ref()).await? {
+        return Ok(report);
+    }
+    // Someone created it between our DescribeTable and CreateTable.
+    let busy = || Error::TableBusy {
+        table: desired.name.clone(),
+        status: "created and deleted again by someone else".to_owned(),
+        source: None,
     };
-    update(client, desired, owner, adopt, record, actual).await
+    let described = describe(client, &desired.name, Read::Everything)
+        .await?
+        .ok_or_else(busy)?;
+    // The table exists now, so this pass plans no CreateTable and cannot race again.
+    pass(client, desired, owner, adopt, record, Some(&described))
+        .await?
+        .ok_or_else(busy)
 }
 
 /// Like [`reconcile`], but first checks with DescribeTable alone whether anything it
@@ -76,116 +74,93 @@ pub async fn reconcile_since(
     record: &TableRecord,
     last: &TableReport,
 ) -> Result<TableReport, Error> {
-    if let Some(seen) = last.fingerprint {
+    let read = || async {
         validate(desired, owner)?;
-        if let Some(actual) = describe_table(client, &desired.name).await?
-            && fingerprint(desired, owner, adopt, record, &actual) == seen
-        {
-            return Ok(last.clone());
-        }
-    }
-    reconcile(client, desired, owner, adopt, record).await
+        let actual = describe_table(client, &desired.name).await?;
+        Ok(actual.map(|actual| fingerprint(desired, owner, adopt, record, &actual)))
+    };
+    let full = || reconcile(client, desired, owner, adopt, record);
+    one_read_or_full(last, last.fingerprint, read, full).await
 }
 
-async fn update(
+/// Plans from `actual` and sends the plan's steps; `None` when CreateTable found the
+/// table created by someone else since it was described.
+async fn pass(
     client: &Client,
     desired: &DesiredTable,
     owner: &Owner,
     adopt: bool,
     record: &TableRecord,
-    mut actual: ActualTable,
-) -> Result<TableReport, Error> {
-    let managed = &record.managed_tags;
-    let mut changes = Vec::new();
-    let adopting = match ownership(&actual.tags, owner) {
-        Ownership::Ours => false,
-        // Before ACTIVE, AWS may not list the tags given at creation yet, and nothing
-        // can be changed anyway: decide once the table is ACTIVE.
-        Ownership::Unowned if !actual.is_active() => {
-            return Ok(TableReport {
-                name: actual.name,
-                arn: actual.arn,
-                stream_arn: actual.stream_arn,
-                status: actual.status,
-                changes,
-                settled: false,
-                managed_tags: managed_tags(desired),
-                fingerprint: None,
-            });
-        }
-        Ownership::Unowned if adopt => true,
-        Ownership::Unowned => {
-            return Err(Error::Conflict {
-                table: actual.name,
-                owner: "already exists and has no metricsapp.dev/uid owner tag; \
-                        set table.adopt: true to take it over"
-                    .to_owned(),
-            });
-        }
-        Ownership::Other(who) => {
-            return Err(Error::Conflict {
-                table: actual.name,
-                owner: format!("belongs to {who}"),
-            });
-        }
+    actual: Option<&ActualTable>,
+) -> Result<Option<TableReport>, Error> {
+    let plan = plan(desired, actual, owner, adopt, record)?;
+    let mut report = TableReport {
+        name: desired.name.clone(),
+        arn: actual.and_then(|table| table.arn.clone()),
+        stream_arn: actual.and_then(|table| table.stream_arn.clone()),
+        status: actual
+            .map_or("CREATING", |table| table.status.as_str())
+            .to_owned(),
+        changes: Vec::new(),
+        settled: false,
+        managed_tags: plan.managed_tags.clone(),
+        fingerprint: None,
     };
-    let differences = layout::differences(&layout::expected(), &actual.layout);
-    if !differences.is_empty() {
-        return Err(Error::IncompatibleTable {
-            table: actual.name,
-            differences: differences.join("; "),
-        });
-    }
-    if adopting {
-        let tags = owner_tags(owner);
-        tag(client, &actual, &tags).await?;
-        actual.tags.extend(tags);
-        changes.push(Change::Adopted);
-    }
-
-    let steps = plan(desired, &actual, owner, managed);
-    let waiting = waiting_on(desired, &actual);
-    let mut status = actual.status.clone();
-    let mut stream = actual.stream_arn.clone();
-    for step in &steps {
-        let applied = apply(client, &actual, step)
+    for step in &plan.steps {
+        let sent = send(client, desired, actual, step)
             .await
-            .map_err(|e| e.after(&changes))?;
-        changes.push(step.change());
-        if step.is_update_table() {
-            status = status_of(applied.as_ref(), "UPDATING");
-            if let Some(description) = &applied {
-                stream = stream_arn(description);
+            .map_err(|e| e.after(&report.changes))?;
+        match sent {
+            Sent::Nothing => {}
+            Sent::AlreadyExists => return Ok(None),
+            Sent::Created(description) => {
+                report.arn = description
+                    .as_ref()
+                    .and_then(|d| d.table_arn())
+                    .map(str::to_owned);
+                report.stream_arn = description.as_ref().and_then(stream_arn);
+                report.status = status_of(description.as_ref(), "CREATING");
             }
-            // The table is UPDATING now; later UpdateTable steps wait for the next pass.
-            break;
+            Sent::Updated(description) => {
+                report.status = status_of(description.as_ref(), "UPDATING");
+                if let Some(description) = &description {
+                    report.stream_arn = stream_arn(description);
+                }
+            }
         }
+        report.changes.push(step.change());
     }
-    if !waiting.is_empty() {
-        tracing::debug!(table = %actual.name, waiting = ?waiting, "table not settled");
+    if !plan.waiting.is_empty() {
+        tracing::debug!(table = %desired.name, waiting = ?plan.waiting, "table not settled");
     }
-    let settled = changes.is_empty() && waiting.is_empty() && actual.is_active();
-    Ok(TableReport {
-        fingerprint: settled.then(|| fingerprint(desired, owner, adopt, record, &actual)),
-        settled,
-        name: actual.name,
-        arn: actual.arn,
-        stream_arn: stream,
-        status,
-        changes,
-        managed_tags: managed_tags(desired),
-    })
+    report.settled = plan.is_settled();
+    report.fingerprint = actual
+        .filter(|_| report.settled)
+        .map(|actual| fingerprint(desired, owner, adopt, record, actual));
+    Ok(Some(report))
 }
 
-/// Creates the table; `None` when it turned out to exist already (a race).
+/// What a sent step tells about the table afterwards.
+enum Sent {
+    Nothing,
+    /// CreateTable answered with the new table (its ARN, status and stream).
+    Created(Option<TableDescription>),
+    /// CreateTable found the table already there (a race with someone else).
+    AlreadyExists,
+    /// UpdateTable answered with the table (its status, and the stream ARN a stream
+    /// step changes).
+    Updated(Option<TableDescription>),
+}
+
+/// Creates the table.
 async fn create(
     client: &Client,
     desired: &DesiredTable,
-    owner: &Owner,
-) -> Result<Option<TableReport>, Error> {
+    tags: &BTreeMap<String, String>,
+) -> Result<Sent, Error> {
     let name = &desired.name;
-    let tags = wanted_tags(desired, owner)
-        .into_iter()
+    let tags = tags
+        .iter()
         .map(|(key, value)| built(name, Tag::builder().key(key).value(value).build()))
         .collect::<Result<Vec<_>, _>>()?;
     let capacity = match desired.billing {
@@ -210,57 +185,50 @@ async fn create(
                 .transpose()?,
         )
         .set_tags(Some(tags));
-    let output = match request.send().await {
-        Ok(output) => output,
+    match request.send().await {
+        Ok(output) => Ok(Sent::Created(output.table_description().cloned())),
         Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => {
-            return Ok(None);
+            Ok(Sent::AlreadyExists)
         }
-        Err(e) => return Err(Error::from_sdk("CreateTable", name, e)),
-    };
-    let description = output.table_description();
-    tracing::info!(table = %name, "table created");
-    Ok(Some(TableReport {
-        name: name.clone(),
-        arn: description.and_then(|d| d.table_arn()).map(str::to_owned),
-        stream_arn: description.and_then(stream_arn),
-        status: status_of(description, "CREATING"),
-        changes: vec![Change::Created],
-        // TTL and point-in-time recovery can only be set once the table is ACTIVE.
-        settled: false,
-        managed_tags: managed_tags(desired),
-        fingerprint: None,
-    }))
+        Err(e) => Err(Error::from_sdk("CreateTable", name, e)),
+    }
 }
 
-/// Applies one step; returns the table as AWS describes it after an UpdateTable (its
-/// status, and the stream ARN a stream step changes).
-async fn apply(
+/// Sends one step. `actual` is `None` only for [`Step::Create`].
+async fn send(
     client: &Client,
-    table: &ActualTable,
+    desired: &DesiredTable,
+    actual: Option<&ActualTable>,
     step: &Step,
-) -> Result<Option<TableDescription>, Error> {
-    let name = &table.name;
-    let mut described = None;
-    match step {
+) -> Result<Sent, Error> {
+    let name = &desired.name;
+    let sent = match step {
+        Step::Create { tags } => create(client, desired, tags).await?,
+        Step::Adopt { tags } => {
+            tag(client, name, arn(name, actual)?, tags).await?;
+            Sent::Nothing
+        }
         Step::Tags { set, removed } => {
+            let arn = arn(name, actual)?;
             if !set.is_empty() {
-                tag(client, table, set).await?;
+                tag(client, name, arn, set).await?;
             }
             if !removed.is_empty() {
                 client
                     .untag_resource()
-                    .resource_arn(arn(table)?)
+                    .resource_arn(arn)
                     .set_tag_keys(Some(removed.clone()))
                     .send()
                     .await
                     .map_err(|e| Error::from_sdk("UntagResource", name, e))?;
             }
+            Sent::Nothing
         }
         Step::TimeToLive { from, to } => {
             let (enabled, attribute) = match (to, from) {
                 (Some(attribute), _) => (true, attribute),
                 (None, Some(attribute)) => (false, attribute),
-                (None, None) => return Ok(None),
+                (None, None) => return Ok(Sent::Nothing),
             };
             let specification = built(
                 name,
@@ -276,6 +244,7 @@ async fn apply(
                 .send()
                 .await
                 .map_err(|e| Error::from_sdk("UpdateTimeToLive", name, e))?;
+            Sent::Nothing
         }
         Step::PointInTimeRecovery { to } => {
             let specification = built(
@@ -291,13 +260,14 @@ async fn apply(
                 .send()
                 .await
                 .map_err(|e| Error::from_sdk("UpdateContinuousBackups", name, e))?;
+            Sent::Nothing
         }
         Step::Billing(update) => {
             let output = billing_request(client.update_table().table_name(name), name, update)?
                 .send()
                 .await
                 .map_err(|e| Error::from_sdk("UpdateTable", name, e))?;
-            described = output.table_description().cloned();
+            Sent::Updated(output.table_description().cloned())
         }
         Step::Stream { to, .. } => {
             let output = client
@@ -307,11 +277,16 @@ async fn apply(
                 .send()
                 .await
                 .map_err(|e| Error::from_sdk("UpdateTable", name, e))?;
-            described = output.table_description().cloned();
+            Sent::Updated(output.table_description().cloned())
+        }
+    };
+    match sent {
+        Sent::AlreadyExists => {}
+        Sent::Nothing | Sent::Created(_) | Sent::Updated(_) => {
+            tracing::info!(table = %name, change = %step.change(), "table changed");
         }
     }
-    tracing::info!(table = %name, change = %step.change(), "table changed");
-    Ok(described)
+    Ok(sent)
 }
 
 fn billing_request(
@@ -347,17 +322,17 @@ fn billing_request(
 
 async fn tag(
     client: &Client,
-    table: &ActualTable,
-    tags: &std::collections::BTreeMap<String, String>,
+    name: &str,
+    arn: &str,
+    tags: &BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    let name = &table.name;
     let tags = tags
         .iter()
         .map(|(key, value)| built(name, Tag::builder().key(key).value(value).build()))
         .collect::<Result<Vec<_>, _>>()?;
     client
         .tag_resource()
-        .resource_arn(arn(table)?)
+        .resource_arn(arn)
         .set_tags(Some(tags))
         .send()
         .await
@@ -365,13 +340,12 @@ async fn tag(
     Ok(())
 }
 
-fn arn(table: &ActualTable) -> Result<&str, Error> {
-    table
-        .arn
-        .as_deref()
+fn arn<'a>(name: &str, actual: Option<&'a ActualTable>) -> Result<&'a str, Error> {
+    actual
+        .and_then(|table| table.arn.as_deref())
         .ok_or_else(|| Error::UnexpectedResponse {
             operation: "DescribeTable",
-            table: table.name.clone(),
+            table: name.to_owned(),
             missing: "the table ARN",
         })
 }

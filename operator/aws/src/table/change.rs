@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::tags::TagChange;
+
 use super::{Change, StreamView};
 
 impl fmt::Display for Change {
@@ -22,17 +24,11 @@ impl fmt::Display for Change {
                 "point-in-time recovery {}",
                 if *to { "enabled" } else { "disabled" }
             ),
-            Change::Tags { set, removed } => {
-                let mut parts = Vec::new();
-                if !set.is_empty() {
-                    let pairs: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    parts.push(format!("set {}", pairs.join(", ")));
-                }
-                if !removed.is_empty() {
-                    parts.push(format!("removed {}", removed.join(", ")));
-                }
-                write!(f, "tags {}", parts.join("; "))
+            Change::Tags { set, removed } => TagChange {
+                set: set.clone(),
+                removed: removed.clone(),
             }
+            .fmt(f),
         }
     }
 }

@@ -11,8 +11,8 @@ use aws_smithy_types::date_time::Format;
 
 use super::actual::ActualTable;
 use super::describe::{Read, describe};
-use super::ownership::{Ownership, ownership};
 use super::{Deletion, DeletionPolicy, Error, Owner};
+use crate::owner::{Admission, admit};
 
 /// AWS's limit on a backup name.
 const MAX_BACKUP_NAME: usize = 255;
@@ -40,8 +40,8 @@ pub async fn delete(
     let Some(table) = describe(client, name, Read::TableAndTags).await? else {
         return Ok(Deletion::AlreadyGone);
     };
-    let owned = ownership(&table.tags, owner);
-    if let Ownership::Other(_) = owned {
+    let owned = admit(&table.tags, owner, false);
+    if let Admission::Other(_) = owned {
         return Ok(Deletion::NotOwned);
     }
     // Before ACTIVE, AWS may not list the tags given at creation yet: wait rather than
@@ -49,13 +49,15 @@ pub async fn delete(
     if !table.is_active() {
         return Err(Error::TableBusy {
             table: name.to_owned(),
-            status: table.status,
+            status: table.status.to_string(),
             source: None,
         });
     }
     match owned {
-        Ownership::Ours => {}
-        Ownership::Unowned | Ownership::Other(_) => return Ok(Deletion::NotOwned),
+        Admission::Ours => {}
+        Admission::Adopt | Admission::Unowned | Admission::Other(_) => {
+            return Ok(Deletion::NotOwned);
+        }
     }
     let backup_arn = if backup_before_delete {
         Some(final_backup(client, &table).await?)

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
     StreamViewType, TableDescription, TimeToLiveDescription, TimeToLiveStatus,
 };
 
-use super::actual::{ActualTable, IndexLayout, Layout, TimeToLive};
+use super::actual::{ActualTable, IndexLayout, Layout, TableStatus, TimeToLive};
 use super::layout::keys;
 use super::{Billing, Capacity, Error, StreamView};
 
@@ -100,10 +100,11 @@ pub fn from_description(name: &str, description: &TableDescription) -> ActualTab
     ActualTable {
         name: description.table_name().unwrap_or(name).to_owned(),
         arn: description.table_arn().map(str::to_owned),
-        status: description
-            .table_status()
-            .map_or("UNKNOWN", |status| status.as_str())
-            .to_owned(),
+        status: TableStatus::from(
+            description
+                .table_status()
+                .map_or("UNKNOWN", |status| status.as_str()),
+        ),
         created: description.creation_date_time().copied(),
         layout: Layout {
             key_schema: keys(description.key_schema()),

@@ -16,6 +16,7 @@ use super::{Change, RECREATE_ANNOTATION};
 /// to the operations that keep the limit reached.
 const LIMIT_EXCEEDED_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+use crate::pass::PassError;
 pub use crate::sdk::AwsError;
 use crate::sdk::Failed;
 
@@ -144,23 +145,11 @@ pub enum Error {
         missing: &'static str,
     },
 
-    /// A pass failed after it had already changed the table: `changes` were made (and
-    /// deserve their Events, see [`Error::changes`]); `source` says what then failed
-    /// and decides the reason and whether to retry.
-    #[error("{source} (after: {})", list(changes))]
-    AfterChanges {
-        changes: Vec<Change>,
-        #[source]
-        source: Box<Error>,
-    },
-}
-
-fn list(changes: &[Change]) -> String {
-    changes
-        .iter()
-        .map(Change::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    /// A pass failed after it had already changed the table: its changes were made
+    /// (and deserve their Events, see [`Error::changes`]); the error inside says what
+    /// then failed and decides the reason and whether to retry.
+    #[error(transparent)]
+    AfterChanges(PassError<Change, Error>),
 }
 
 impl Error {
@@ -174,7 +163,7 @@ impl Error {
             | Error::InvalidSpec { .. }
             | Error::TableLost { .. }
             | Error::Unsupported { .. } => true,
-            Error::AfterChanges { source, .. } => source.is_terminal(),
+            Error::AfterChanges(after) => after.source.is_terminal(),
             Error::AccessDenied { .. }
             | Error::LimitExceeded { .. }
             | Error::Throttled { .. }
@@ -223,7 +212,7 @@ impl Error {
             Error::Unsupported { .. } => "UnsupportedOperation",
             Error::AwsUnavailable { .. } => "AwsUnavailable",
             Error::UnexpectedResponse { .. } => "UnexpectedAwsResponse",
-            Error::AfterChanges { source, .. } => source.reason(),
+            Error::AfterChanges(after) => after.source.reason(),
         }
     }
 
@@ -231,7 +220,7 @@ impl Error {
     /// may already have applied some of its steps.
     pub fn changes(&self) -> &[Change] {
         match self {
-            Error::AfterChanges { changes, .. } => changes,
+            Error::AfterChanges(after) => &after.changes,
             Error::Conflict { .. }
             | Error::IncompatibleTable { .. }
             | Error::InvalidSpec { .. }
@@ -254,7 +243,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::LimitExceeded { .. } => Some(LIMIT_EXCEEDED_RETRY_AFTER),
-            Error::AfterChanges { source, .. } => source.retry_after(),
+            Error::AfterChanges(after) => after.source.retry_after(),
             Error::Conflict { .. }
             | Error::IncompatibleTable { .. }
             | Error::InvalidSpec { .. }
@@ -274,10 +263,10 @@ impl Error {
         if changes.is_empty() {
             return self;
         }
-        Error::AfterChanges {
+        Error::AfterChanges(PassError {
             changes: changes.to_vec(),
             source: Box::new(self),
-        }
+        })
     }
 
     /// Classifies an SDK error from `operation` on `table` by the error code AWS sent

@@ -3,9 +3,10 @@
 //!
 //! Layout: this file holds the plain types the controller speaks in. Pure logic, no I/O:
 //! `actual` (what AWS describes, as plain data), `layout` (the key schema check),
-//! `ownership` (owner tags), `plan` (record and describe → create or lost; desired vs
-//! actual → ordered steps), `change` (Event wording). I/O: `describe` (read the table),
-//! `apply` ([`reconcile`]) and `delete` ([`delete`]). `error` holds the one error type.
+//! `plan` (desired × actual × record → create, lost, wait,
+//! adopt or conflict, the steps of this pass and those left for later), `change` (Event
+//! wording). I/O: `describe` (read the table), `apply` ([`reconcile`]: send the planned
+//! steps, one call each) and `delete` ([`delete`]). `error` holds the one error type.
 //! The controller only uses what this module re-exports.
 
 mod actual;
@@ -15,17 +16,17 @@ mod delete;
 mod describe;
 mod error;
 mod layout;
-pub(crate) mod ownership;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use actual::{ActualTable, IndexLayout, Layout, TimeToLive};
+pub use crate::owner::Owner;
+pub use actual::{ActualTable, IndexLayout, Layout, TableStatus, TimeToLive};
 pub use apply::{reconcile, reconcile_since};
 pub use delete::delete;
 pub use error::{AwsError, Error};
 pub use metrics_app_table::Capacity;
-pub use plan::{BillingUpdate, Step, plan, waiting_on};
+pub use plan::{BillingUpdate, Plan, Step, plan, waiting_on};
 
 /// The MetricsApp annotation that asks for a lost table to be created again, empty. Its
 /// value must be the table's name, so that an annotation left behind cannot re-create
@@ -81,15 +82,6 @@ pub enum StreamView {
     NewImage,
     OldImage,
     NewAndOldImages,
-}
-
-/// The MetricsApp that owns a table, written on the table as tags so that a table made
-/// by someone else is never mistaken for ours.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Owner {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
 }
 
 /// What to do with the table when its MetricsApp is deleted.

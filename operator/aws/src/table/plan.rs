@@ -1,18 +1,25 @@
-//! Desired vs actual, with no I/O: whether an absent table may be created, the ordered
-//! steps that bring an existing table to the spec, what AWS is still busy with, and the
-//! checks on a spec before any call.
+//! Desired × actual × recorded, with no I/O: whether an absent table may be created,
+//! who owns an existing one and whether its keys are the app's, the steps of this pass
+//! and those left for later, what AWS is still busy with, and the checks on a spec
+//! before any call. Every policy decision lives here so it is tested without a network;
+//! `apply` only sends what this returns.
 //!
-//! Steps come in the order they are applied: tags, TTL and point-in-time recovery
-//! first (their own APIs, allowed together on an ACTIVE table), then the UpdateTable
-//! steps (billing, stream). DynamoDB takes one UpdateTable change at a time and puts the
-//! table in UPDATING, so a pass applies the first UpdateTable step only and the next
-//! pass plans again from what AWS then describes.
+//! Steps come in the order they are applied: adoption (owner tags), tags, TTL and
+//! point-in-time recovery first (their own APIs, allowed together on an ACTIVE table),
+//! then the UpdateTable steps (billing, stream). DynamoDB takes one UpdateTable change
+//! at a time and puts the table in UPDATING, so a pass sends the first UpdateTable step
+//! only; the others are [`Plan::later`] and the next pass plans again from what AWS
+//! then describes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::actual::{ActualTable, TimeToLive};
-use super::{Billing, Capacity, Change, DesiredTable, Error, Owner, StreamView, TableRecord};
+use super::{
+    Billing, Capacity, Change, DesiredTable, Error, Owner, StreamView, TableRecord, layout,
+};
 use crate::Fingerprint;
+use crate::owner::{Admission, admit, owner_tags};
+use crate::tags::TagChange;
 
 /// Where a pass starts, from what DescribeTable found and what the operator recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +55,10 @@ pub fn start(
 /// One call (or pair of tag calls) that moves the table towards the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
+    /// CreateTable from the spec, with these tags (user tags and owner tags).
+    Create { tags: BTreeMap<String, String> },
+    /// TagResource with the owner tags of a table taken over with `adopt: true`.
+    Adopt { tags: BTreeMap<String, String> },
     /// TagResource with `set`, UntagResource with `removed`.
     Tags {
         set: BTreeMap<String, String>,
@@ -92,13 +103,19 @@ impl Step {
     pub fn is_update_table(&self) -> bool {
         match self {
             Step::Billing(_) | Step::Stream { .. } => true,
-            Step::Tags { .. } | Step::TimeToLive { .. } | Step::PointInTimeRecovery { .. } => false,
+            Step::Create { .. }
+            | Step::Adopt { .. }
+            | Step::Tags { .. }
+            | Step::TimeToLive { .. }
+            | Step::PointInTimeRecovery { .. } => false,
         }
     }
 
     /// The change this step makes, as reported in Events.
     pub fn change(&self) -> Change {
         match self {
+            Step::Create { .. } => Change::Created,
+            Step::Adopt { .. } => Change::Adopted,
             Step::Tags { set, removed } => Change::Tags {
                 set: set.clone(),
                 removed: removed.clone(),
@@ -120,12 +137,132 @@ impl Step {
     }
 }
 
-/// The steps that bring `actual` to `desired`, in the order to apply them. Empty when
-/// the table matches, and while the table is not ACTIVE (AWS allows no change then).
-/// Ownership and key layout are checked before: this only compares settings.
-/// `managed_tags` are the tag keys the operator set in earlier passes
-/// ([`TableRecord::managed_tags`]): only those are removed when they leave the spec.
+/// The outcome of planning one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The steps to send in this pass, in order.
+    pub steps: Vec<Step>,
+    /// Differences left for a later pass: the UpdateTable steps after the first.
+    pub later: Vec<Step>,
+    /// What AWS is still doing, one phrase each.
+    pub waiting: Vec<String>,
+    /// The user tag keys to report once `steps` are sent (see
+    /// [`TableRecord::managed_tags`]).
+    pub managed_tags: BTreeSet<String>,
+}
+
+impl Plan {
+    /// True when nothing is to be done, now or later, and AWS is not busy.
+    pub fn is_settled(&self) -> bool {
+        self.steps.is_empty() && self.later.is_empty() && self.waiting.is_empty()
+    }
+}
+
+/// Plans one pass over the table `desired.name`: `actual` is `None` when it does not
+/// exist.
+///
+/// An absent table is created unless it was ours and is lost (see `start`). An
+/// existing table must carry `owner`'s uid tag, or have no owner tag and `adopt` set
+/// (it is then tagged as ours); an untagged table that is not ACTIVE yet is waited for,
+/// as AWS may not list the tags given at creation before. Errors, touching nothing:
+/// [`Error::TableLost`], [`Error::Conflict`] for a table that is not ours (and not
+/// adopted), [`Error::IncompatibleTable`] for keys that differ from the app's layout.
 pub fn plan(
+    desired: &DesiredTable,
+    actual: Option<&ActualTable>,
+    owner: &Owner,
+    adopt: bool,
+    record: &TableRecord,
+) -> Result<Plan, Error> {
+    let actual = match start(&desired.name, actual.cloned(), record)? {
+        Start::Existing(actual) => actual,
+        Start::Create => {
+            return Ok(Plan {
+                steps: vec![Step::Create {
+                    tags: wanted_tags(desired, owner),
+                }],
+                later: Vec::new(),
+                waiting: Vec::new(),
+                managed_tags: managed_tags(desired),
+            });
+        }
+    };
+    let adopting = match admit(&actual.tags, owner, adopt) {
+        Admission::Ours => false,
+        // Before ACTIVE, AWS may not list the tags given at creation yet, and nothing
+        // can be changed anyway: decide once the table is ACTIVE.
+        Admission::Adopt | Admission::Unowned if !actual.is_active() => {
+            return Ok(Plan {
+                steps: Vec::new(),
+                later: Vec::new(),
+                waiting: waiting_on(desired, &actual),
+                managed_tags: managed_tags(desired),
+            });
+        }
+        Admission::Adopt => true,
+        Admission::Unowned => {
+            return Err(Error::Conflict {
+                table: actual.name.clone(),
+                owner: "already exists and has no metricsapp.dev/uid owner tag; \
+                        set table.adopt: true to take it over"
+                    .to_owned(),
+            });
+        }
+        Admission::Other(who) => {
+            return Err(Error::Conflict {
+                table: actual.name.clone(),
+                owner: format!("belongs to {who}"),
+            });
+        }
+    };
+    let differences = layout::differences(&layout::expected(), &actual.layout);
+    if !differences.is_empty() {
+        return Err(Error::IncompatibleTable {
+            table: actual.name.clone(),
+            differences: differences.join("; "),
+        });
+    }
+    let mut candidates = Vec::new();
+    let mut seen = (*actual).clone();
+    if adopting {
+        let tags = owner_tags(owner);
+        seen.tags.extend(tags.clone());
+        candidates.push(Step::Adopt { tags });
+    }
+    candidates.extend(settings(desired, &seen, owner, &record.managed_tags));
+    let (steps, later) = split_one_update_table(candidates);
+    Ok(Plan {
+        steps,
+        later,
+        waiting: waiting_on(desired, &actual),
+        managed_tags: managed_tags(desired),
+    })
+}
+
+/// Everything up to and including the first UpdateTable step goes now; the others
+/// wait, because the first puts the table in UPDATING.
+fn split_one_update_table(candidates: Vec<Step>) -> (Vec<Step>, Vec<Step>) {
+    let mut now = Vec::new();
+    let mut later = Vec::new();
+    let mut updating = false;
+    for step in candidates {
+        if step.is_update_table() {
+            if updating {
+                later.push(step);
+                continue;
+            }
+            updating = true;
+        }
+        now.push(step);
+    }
+    (now, later)
+}
+
+/// The steps that bring the settings of `actual` to `desired`, in the order to apply
+/// them. Empty when the table matches, and while the table is not ACTIVE (AWS allows
+/// no change then). `managed_tags` are the tag keys the operator set in earlier passes
+/// ([`TableRecord::managed_tags`]): only those are removed when they leave the spec.
+fn settings(
     desired: &DesiredTable,
     actual: &ActualTable,
     owner: &Owner,
@@ -189,7 +326,9 @@ pub fn waiting_on(desired: &DesiredTable, actual: &ActualTable) -> Vec<String> {
         (Some(TimeToLive::Enabling(attribute)), want) if want != Some(attribute.as_str()) => {
             waiting.push(format!("TTL on `{attribute}` is being enabled"));
         }
-        _ => {}
+        (None | Some(TimeToLive::Disabled | TimeToLive::Enabled(_)), _)
+        | (Some(TimeToLive::Disabling(_)), None)
+        | (Some(TimeToLive::Enabling(_)), _) => {}
     }
     waiting
 }
@@ -244,33 +383,15 @@ pub fn managed_tags(desired: &DesiredTable) -> BTreeSet<String> {
     desired.tags.keys().cloned().collect()
 }
 
-/// Sets every wanted tag that is missing or differs. Removes a tag only when the
-/// operator set it before (`managed`) and the spec dropped it: tags written by AWS
-/// Backup, cost allocation or an organization's tag policy are not ours to remove.
-/// Owner tags are always wanted, so they are always restored and never removed.
+/// The tag step (see [`TagChange::between`] for which tags are set and removed).
 fn tags(
     desired: &DesiredTable,
     actual: &ActualTable,
     owner: &Owner,
     managed: &BTreeSet<String>,
 ) -> Option<Step> {
-    let want = wanted_tags(desired, owner);
-    let set: BTreeMap<String, String> = want
-        .iter()
-        .filter(|(key, value)| actual.tags.get(*key) != Some(*value))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    let removed: Vec<String> = actual
-        .tags
-        .keys()
-        .filter(|key| {
-            managed.contains(*key)
-                && !want.contains_key(*key)
-                && !key.starts_with(crate::tags::AWS_RESERVED_PREFIX)
-        })
-        .cloned()
-        .collect();
-    (!set.is_empty() || !removed.is_empty()).then_some(Step::Tags { set, removed })
+    TagChange::between(&wanted_tags(desired, owner), &actual.tags, managed)
+        .map(|TagChange { set, removed }| Step::Tags { set, removed })
 }
 
 fn time_to_live(want: Option<&str>, actual: &TimeToLive) -> Option<Step> {
@@ -382,8 +503,6 @@ fn describe_billing(billing: Billing, indexes: &[(String, Option<Capacity>)]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::layout;
-    use crate::table::ownership::owner_tags;
 
     fn owner() -> Owner {
         Owner {
@@ -438,7 +557,7 @@ mod tests {
     #[test]
     fn a_matching_table_needs_nothing() {
         assert_eq!(
-            plan(&desired(), &actual(), &owner(), &BTreeSet::new()),
+            settings(&desired(), &actual(), &owner(), &BTreeSet::new()),
             vec![]
         );
         assert!(waiting_on(&desired(), &actual()).is_empty());
@@ -450,7 +569,7 @@ mod tests {
             billing: provisioned(5, 5),
             ..desired()
         };
-        let steps = plan(&want, &actual(), &owner(), &BTreeSet::new());
+        let steps = settings(&want, &actual(), &owner(), &BTreeSet::new());
         let capacity = Capacity { read: 5, write: 5 };
         assert_eq!(
             steps,
@@ -471,7 +590,7 @@ mod tests {
 
     #[test]
     fn provisioned_to_on_demand_sends_only_the_mode() {
-        let steps = plan(
+        let steps = settings(
             &desired(),
             &with_provisioned(actual(), 5, 5),
             &owner(),
@@ -497,7 +616,7 @@ mod tests {
             "by_collection".into(),
             Some(Capacity { read: 10, write: 5 }),
         );
-        let steps = plan(&want, &table, &owner(), &BTreeSet::new());
+        let steps = settings(&want, &table, &owner(), &BTreeSet::new());
         let [Step::Billing(update)] = steps.as_slice() else {
             panic!("expected one billing step, got {steps:?}");
         };
@@ -520,7 +639,7 @@ mod tests {
         table
             .index_capacity
             .insert("by_collection".into(), Some(Capacity { read: 1, write: 1 }));
-        let steps = plan(&want, &table, &owner(), &BTreeSet::new());
+        let steps = settings(&want, &table, &owner(), &BTreeSet::new());
         let [Step::Billing(update)] = steps.as_slice() else {
             panic!("expected one billing step, got {steps:?}");
         };
@@ -538,7 +657,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(
+            settings(
                 &want,
                 &with_provisioned(actual(), 5, 5),
                 &owner(),
@@ -555,7 +674,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&on, &actual(), &owner(), &BTreeSet::new()),
+            settings(&on, &actual(), &owner(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: None,
                 to: Some(StreamView::NewImage)
@@ -565,7 +684,7 @@ mod tests {
         let mut streaming = actual();
         streaming.stream = Some(StreamView::NewImage);
         assert_eq!(
-            plan(&desired(), &streaming, &owner(), &BTreeSet::new()),
+            settings(&desired(), &streaming, &owner(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: Some(StreamView::NewImage),
                 to: None
@@ -577,14 +696,17 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&keys, &streaming, &owner(), &BTreeSet::new()),
+            settings(&keys, &streaming, &owner(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: Some(StreamView::NewImage),
                 to: None
             }],
             "first pass disables the old view"
         );
-        assert_eq!(plan(&on, &streaming, &owner(), &BTreeSet::new()), vec![]);
+        assert_eq!(
+            settings(&on, &streaming, &owner(), &BTreeSet::new()),
+            vec![]
+        );
     }
 
     #[test]
@@ -594,7 +716,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&on, &actual(), &owner(), &BTreeSet::new()),
+            settings(&on, &actual(), &owner(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: None,
                 to: Some("expires".into())
@@ -603,9 +725,9 @@ mod tests {
 
         let mut enabled = actual();
         enabled.time_to_live = Some(TimeToLive::Enabled("expires".into()));
-        assert_eq!(plan(&on, &enabled, &owner(), &BTreeSet::new()), vec![]);
+        assert_eq!(settings(&on, &enabled, &owner(), &BTreeSet::new()), vec![]);
         assert_eq!(
-            plan(&desired(), &enabled, &owner(), &BTreeSet::new()),
+            settings(&desired(), &enabled, &owner(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: Some("expires".into()),
                 to: None
@@ -617,7 +739,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&moved, &enabled, &owner(), &BTreeSet::new()),
+            settings(&moved, &enabled, &owner(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: Some("expires".into()),
                 to: None
@@ -634,7 +756,10 @@ mod tests {
         };
         let mut disabling = actual();
         disabling.time_to_live = Some(TimeToLive::Disabling("expires".into()));
-        assert_eq!(plan(&moved, &disabling, &owner(), &BTreeSet::new()), vec![]);
+        assert_eq!(
+            settings(&moved, &disabling, &owner(), &BTreeSet::new()),
+            vec![]
+        );
         assert_eq!(
             waiting_on(&moved, &disabling),
             vec!["TTL on `expires` is being disabled"]
@@ -643,7 +768,10 @@ mod tests {
 
         let mut enabling = actual();
         enabling.time_to_live = Some(TimeToLive::Enabling("deadline".into()));
-        assert_eq!(plan(&moved, &enabling, &owner(), &BTreeSet::new()), vec![]);
+        assert_eq!(
+            settings(&moved, &enabling, &owner(), &BTreeSet::new()),
+            vec![]
+        );
         assert!(waiting_on(&moved, &enabling).is_empty());
     }
 
@@ -654,13 +782,13 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            plan(&on, &actual(), &owner(), &BTreeSet::new()),
+            settings(&on, &actual(), &owner(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: true }]
         );
         let mut enabled = actual();
         enabled.point_in_time_recovery = Some(true);
         assert_eq!(
-            plan(&desired(), &enabled, &owner(), &BTreeSet::new()),
+            settings(&desired(), &enabled, &owner(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: false }]
         );
     }
@@ -686,7 +814,7 @@ mod tests {
             .insert("aws:cloudformation:stack-name".into(), "s".into());
         let managed = keys(&["team", "old", "aws:cloudformation:stack-name"]);
         assert_eq!(
-            plan(&want, &table, &owner(), &managed),
+            settings(&want, &table, &owner(), &managed),
             vec![Step::Tags {
                 set: BTreeMap::from([
                     ("cost-center".into(), "42".into()),
@@ -703,7 +831,10 @@ mod tests {
         let mut table = actual();
         table.tags.insert("aws-backup:plan".into(), "daily".into());
         table.tags.insert("CostCenter".into(), "1234".into());
-        assert_eq!(plan(&desired(), &table, &owner(), &keys(&["team"])), vec![]);
+        assert_eq!(
+            settings(&desired(), &table, &owner(), &keys(&["team"])),
+            vec![]
+        );
     }
 
     #[test]
@@ -712,7 +843,7 @@ mod tests {
         table.tags.insert("team".into(), "data".into());
         table.tags.insert("CostCenter".into(), "1234".into());
         assert_eq!(
-            plan(&desired(), &table, &owner(), &keys(&["team"])),
+            settings(&desired(), &table, &owner(), &keys(&["team"])),
             vec![Step::Tags {
                 set: BTreeMap::new(),
                 removed: vec!["team".into()],
@@ -729,7 +860,7 @@ mod tests {
         let mut table = actual();
         table.tags.insert("CostCenter".into(), "1234".into());
         assert_eq!(
-            plan(&want, &table, &owner(), &BTreeSet::new()),
+            settings(&want, &table, &owner(), &BTreeSet::new()),
             vec![Step::Tags {
                 set: BTreeMap::from([("CostCenter".into(), "99".into())]),
                 removed: vec![],
@@ -747,7 +878,7 @@ mod tests {
             .tags
             .insert("metricsapp.dev/namespace".into(), "spoofed".into());
         assert_eq!(
-            plan(&desired(), &table, &owner(), &BTreeSet::new()),
+            settings(&desired(), &table, &owner(), &BTreeSet::new()),
             vec![Step::Tags {
                 set: BTreeMap::from([
                     ("metricsapp.dev/namespace".into(), "team".into()),
@@ -758,7 +889,7 @@ mod tests {
         );
         let managed = keys(&["metricsapp.dev/uid", "metricsapp.dev/name"]);
         assert_eq!(
-            plan(&desired(), &actual(), &owner(), &managed),
+            settings(&desired(), &actual(), &owner(), &managed),
             vec![],
             "owner tags are wanted, so recorded or not they are never removed"
         );
@@ -837,7 +968,7 @@ mod tests {
         let mut table = actual();
         table.tags.remove("metricsapp.dev/namespace");
         assert_eq!(
-            plan(&want, &table, &owner(), &BTreeSet::new()),
+            settings(&want, &table, &owner(), &BTreeSet::new()),
             vec![Step::Tags {
                 set: BTreeMap::from([("metricsapp.dev/namespace".into(), "team".into())]),
                 removed: vec![],
@@ -856,7 +987,7 @@ mod tests {
             let mut table = actual();
             table.status = status.into();
             assert_eq!(
-                plan(&want, &table, &owner(), &BTreeSet::new()),
+                settings(&want, &table, &owner(), &BTreeSet::new()),
                 vec![],
                 "{status}"
             );
@@ -877,7 +1008,7 @@ mod tests {
         let mut table = actual();
         table.busy_indexes = vec!["by_collection".into()];
         assert_eq!(
-            plan(&want, &table, &owner(), &BTreeSet::new()),
+            settings(&want, &table, &owner(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: true }]
         );
         assert_eq!(
@@ -896,10 +1027,12 @@ mod tests {
             tags: BTreeMap::from([("team".into(), "data".into())]),
             ..desired()
         };
-        let steps = plan(&want, &actual(), &owner(), &BTreeSet::new());
+        let steps = settings(&want, &actual(), &owner(), &BTreeSet::new());
         let kinds: Vec<&str> = steps
             .iter()
             .map(|step| match step {
+                Step::Create { .. } => "create",
+                Step::Adopt { .. } => "adopt",
                 Step::Tags { .. } => "tags",
                 Step::TimeToLive { .. } => "ttl",
                 Step::PointInTimeRecovery { .. } => "pitr",
@@ -913,6 +1046,154 @@ mod tests {
             2,
             "both UpdateTable steps are planned; a pass applies the first"
         );
+    }
+
+    fn unowned() -> ActualTable {
+        let mut table = actual();
+        table.tags.clear();
+        table
+    }
+
+    #[test]
+    fn an_absent_table_is_planned_for_creation_with_user_and_owner_tags() {
+        let want = DesiredTable {
+            tags: BTreeMap::from([("team".into(), "data".into())]),
+            ..desired()
+        };
+        let plan = plan(&want, None, &owner(), false, &TableRecord::default()).unwrap();
+        let mut tags = owner_tags(&owner());
+        tags.insert("team".into(), "data".into());
+        assert_eq!(plan.steps, vec![Step::Create { tags }]);
+        assert!(plan.later.is_empty() && plan.waiting.is_empty());
+        assert!(
+            !plan.is_settled(),
+            "a created table is settled on a later pass"
+        );
+    }
+
+    #[test]
+    fn an_absent_table_that_was_ours_is_lost_in_the_plan() {
+        let error = plan(&desired(), None, &owner(), true, &recorded()).unwrap_err();
+        assert_eq!(error.reason(), "TableLost");
+    }
+
+    #[test]
+    fn an_unowned_table_not_active_yet_is_waited_for() {
+        for adopt in [false, true] {
+            let mut table = unowned();
+            table.status = "CREATING".into();
+            let plan = plan(&desired(), Some(&table), &owner(), adopt, &recorded()).unwrap();
+            assert_eq!(
+                plan,
+                Plan {
+                    steps: vec![],
+                    later: vec![],
+                    waiting: vec!["table is CREATING".into()],
+                    managed_tags: BTreeSet::new(),
+                },
+                "adopt: {adopt}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unowned_table_is_adopted_when_asked() {
+        let want = DesiredTable {
+            tags: BTreeMap::from([("team".into(), "data".into())]),
+            ..desired()
+        };
+        let plan = plan(&want, Some(&unowned()), &owner(), true, &recorded()).unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::Adopt {
+                    tags: owner_tags(&owner())
+                },
+                Step::Tags {
+                    set: BTreeMap::from([("team".into(), "data".into())]),
+                    removed: vec![],
+                },
+            ],
+            "owner tags are sent by the adoption, not again by the tag step"
+        );
+        assert_eq!(plan.steps[0].change(), Change::Adopted);
+    }
+
+    #[test]
+    fn an_unowned_table_without_adopt_is_a_conflict() {
+        let error = plan(&desired(), Some(&unowned()), &owner(), false, &recorded()).unwrap_err();
+        assert_eq!(error.reason(), "TableConflict");
+        assert!(error.is_terminal());
+        assert!(error.to_string().contains("adopt: true"), "{error}");
+    }
+
+    #[test]
+    fn a_table_of_another_owner_is_a_conflict_even_with_adopt() {
+        let other = Owner {
+            namespace: "other".into(),
+            uid: "uid-2".into(),
+            ..owner()
+        };
+        let mut table = actual();
+        table.tags = owner_tags(&other);
+        let error = plan(&desired(), Some(&table), &owner(), true, &recorded()).unwrap_err();
+        assert_eq!(error.reason(), "TableConflict");
+        assert!(
+            error
+                .to_string()
+                .contains("MetricsApp other/metrics (uid uid-2)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_table_with_another_key_layout_is_incompatible() {
+        let mut table = actual();
+        table.layout.key_schema = vec![("id".into(), "HASH".into())];
+        let error = plan(&desired(), Some(&table), &owner(), false, &recorded()).unwrap_err();
+        assert_eq!(error.reason(), "IncompatibleTable");
+        assert!(error.is_terminal());
+        assert!(error.to_string().contains("primary key"), "{error}");
+    }
+
+    #[test]
+    fn only_one_update_table_is_sent_per_pass() {
+        let want = DesiredTable {
+            billing: provisioned(5, 5),
+            point_in_time_recovery: true,
+            stream: Some(StreamView::NewImage),
+            ..desired()
+        };
+        let plan = plan(&want, Some(&actual()), &owner(), false, &recorded()).unwrap();
+        let capacity = Capacity { read: 5, write: 5 };
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::PointInTimeRecovery { to: true },
+                Step::Billing(BillingUpdate {
+                    from: Billing::OnDemand,
+                    to: provisioned(5, 5),
+                    mode_changes: true,
+                    table: Some(capacity),
+                    indexes: vec![("by_collection".into(), capacity)],
+                    indexes_before: vec![("by_collection".into(), None)],
+                }),
+            ]
+        );
+        assert_eq!(
+            plan.later,
+            vec![Step::Stream {
+                from: None,
+                to: Some(StreamView::NewImage)
+            }]
+        );
+        assert!(!plan.is_settled());
+    }
+
+    #[test]
+    fn a_matching_table_of_ours_is_settled() {
+        let plan = plan(&desired(), Some(&actual()), &owner(), false, &recorded()).unwrap();
+        assert!(plan.is_settled(), "{plan:?}");
     }
 
     #[test]
