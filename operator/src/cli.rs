@@ -223,7 +223,7 @@ fn parse_service_type(text: &str) -> std::result::Result<ServiceType, String> {
 }
 
 /// A prefix keeps names valid for both DynamoDB and Lambda: letters, digits, `-`, `_`.
-fn parse_prefix(text: &str) -> std::result::Result<String, String> {
+pub(crate) fn parse_prefix(text: &str) -> std::result::Result<String, String> {
     if text.len() <= 20
         && text
             .chars()

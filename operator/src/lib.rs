@@ -15,6 +15,7 @@ pub mod function;
 pub mod leader;
 pub mod limits;
 pub mod metrics;
+pub mod plan;
 pub mod resources;
 pub mod rollback;
 pub mod server;

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use futures::FutureExt;
-use metricsapp_operator::aws_calls::retry_partition;
 use metricsapp_operator::cli::RunArgs;
 use metricsapp_operator::controller::{self, AwsClients, Context, Settings};
 use metricsapp_operator::metrics::Metrics;
@@ -34,6 +33,9 @@ enum Command {
     Crdgen,
     /// Run the controller against the cluster of the kubeconfig (or in-cluster config).
     Run(Box<RunArgs>),
+    /// Show what the operator would do to AWS for a MetricsApp manifest, writing
+    /// nothing. Exit 0: no changes; 2: changes; 1: an error.
+    Plan(metricsapp_operator::plan::PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Plan(args) => plan(&args),
         Command::Run(args) => {
             telemetry::init(args.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -67,6 +70,46 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn plan(args: &metricsapp_operator::plan::PlanArgs) -> ExitCode {
+    use metricsapp_operator::plan::Output;
+    let planned = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Error::Config(format!("cannot start the async runtime: {error}")))
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                let clients = AwsClients::new(&aws, Default::default());
+                metricsapp_operator::plan::run(args, &clients).await
+            })
+        });
+    match planned {
+        Ok(planned) => {
+            match args.output {
+                Output::Text => print!("{}", planned.text()),
+                Output::Json => match serde_json::to_string_pretty(&planned) {
+                    Ok(json) => println!("{json}"),
+                    Err(error) => {
+                        eprintln!("error: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            }
+            if planned.has_changes() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -93,30 +136,7 @@ async fn run(args: RunArgs) -> Result<(), Error> {
         .map(ToString::to_string)
         .ok_or_else(|| Error::Config("no AWS region: set AWS_REGION".into()))?;
     let metrics = Arc::new(Metrics::default());
-    let counter = metrics.aws_calls.clone();
-    let clients = AwsClients {
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&aws)
-                .retry_partition(retry_partition("dynamodb"))
-                .interceptor(counter.clone())
-                .build(),
-        ),
-        lambda: aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(&aws)
-                .retry_partition(retry_partition("lambda"))
-                .interceptor(counter.clone())
-                .build(),
-        ),
-        // AWS-compatible endpoints (moto, MinIO) serve every bucket on one host:
-        // virtual-host addressing would look up `<bucket>.<host>`.
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&aws)
-                .force_path_style(aws.endpoint_url().is_some())
-                .retry_partition(retry_partition("s3"))
-                .interceptor(counter)
-                .build(),
-        ),
-    };
+    let clients = AwsClients::new(&aws, metrics.aws_calls.clone());
     let ready = Arc::new(AtomicBool::new(false));
 
     let (stop, stopped) = watch::channel(false);

@@ -102,6 +102,36 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
 }
 
+impl AwsClients {
+    /// The clients of `aws`, each with its own retry quota, counting calls in `counter`.
+    pub fn new(aws: &aws_config::SdkConfig, counter: crate::aws_calls::AwsCallCounter) -> Self {
+        use crate::aws_calls::retry_partition;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(aws)
+                    .retry_partition(retry_partition("dynamodb"))
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(aws)
+                    .retry_partition(retry_partition("lambda"))
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
+            // AWS-compatible endpoints (moto, MinIO) serve every bucket on one host:
+            // virtual-host addressing would look up `<bucket>.<host>`.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(aws)
+                    .force_path_style(aws.endpoint_url().is_some())
+                    .retry_partition(retry_partition("s3"))
+                    .interceptor(counter)
+                    .build(),
+            ),
+        }
+    }
+}
+
 /// The watch caches of the app's objects: the Deployment whole (its status tells the
 /// rollout), the others as metadata only (a resourceVersion is all the operator
 /// compares).

@@ -99,6 +99,31 @@ pub async fn reconcile(
     Ok(report)
 }
 
+/// What [`reconcile`] would do now, without doing it: the same reads and the same pure
+/// plan, and no write. `metricsapp-operator plan` shows it.
+pub async fn preview(
+    lambda: &aws_sdk_lambda::Client,
+    s3: &aws_sdk_s3::Client,
+    desired: &DesiredFunction,
+    owner: &Owner,
+    adopt: bool,
+    recorded: &FunctionRecord,
+) -> Result<super::Plan, Error> {
+    validate(desired, owner)?;
+    let (actual, object) = tokio::try_join!(
+        describe(lambda, &desired.name, Read::Everything),
+        code_object(s3, &desired.name, &desired.code),
+    )?;
+    plan(
+        desired,
+        actual.as_ref(),
+        object.as_ref(),
+        recorded,
+        owner,
+        adopt,
+    )
+}
+
 /// Like [`reconcile`], but first checks with GetFunction alone whether anything it
 /// returns (configuration, code sha256, state, tags, concurrency), or the spec, the
 /// owner or the record, changed since `last` (a settled report of this function,

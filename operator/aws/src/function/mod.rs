@@ -26,7 +26,7 @@ pub use crate::table::DeletionPolicy;
 pub use actual::{
     ActualFunction, ActualMapping, ActualUrl, CodeObject, FunctionState, UpdateStatus,
 };
-pub use apply::{reconcile, reconcile_since};
+pub use apply::{preview, reconcile, reconcile_since};
 pub use delete::delete;
 pub use error::{AwsError, Error};
 pub use plan::{

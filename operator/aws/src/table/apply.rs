@@ -60,6 +60,20 @@ pub async fn reconcile(
         .ok_or_else(busy)
 }
 
+/// What [`reconcile`] would do now, without doing it: the same reads and the same pure
+/// plan, and no write. `metricsapp-operator plan` shows it.
+pub async fn preview(
+    client: &Client,
+    desired: &DesiredTable,
+    owner: &Owner,
+    adopt: bool,
+    record: &TableRecord,
+) -> Result<super::Plan, Error> {
+    validate(desired, owner)?;
+    let described = describe(client, &desired.name, Read::Everything).await?;
+    plan(desired, described.as_ref(), owner, adopt, record)
+}
+
 /// Like [`reconcile`], but first checks with DescribeTable alone whether anything it
 /// returns, or the spec, the owner or the record, changed since `last` (a settled
 /// report of this table, carrying its [`TableReport::fingerprint`]). Nothing changed:

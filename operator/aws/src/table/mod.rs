@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::owner::Owner;
 pub use actual::{ActualTable, IndexLayout, Layout, TableStatus, TimeToLive};
-pub use apply::{reconcile, reconcile_since};
+pub use apply::{preview, reconcile, reconcile_since};
 pub use delete::delete;
 pub use error::{AwsError, Error};
 pub use metrics_app_table::Capacity;
