@@ -69,6 +69,7 @@ impl MetricsAppExt for MetricsApp {
                 service_account: None,
                 placement: Default::default(),
                 autoscaling: None,
+                management_policy: Default::default(),
                 disruption: Default::default(),
                 auth: Default::default(),
                 suspend: false,

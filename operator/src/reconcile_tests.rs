@@ -2164,3 +2164,69 @@ async fn a_ready_app_stays_ready_through_a_throttled_read_until_the_grace_period
         "a settled table is not read in full again after a throttled read"
     );
 }
+
+#[tokio::test]
+async fn an_observed_app_lists_the_pending_steps_and_changes_nothing_until_managed() {
+    let test = "an_observed_app_lists_the_pending_steps_and_changes_nothing_until_managed";
+    let Some(aws) = moto(test).await else {
+        return;
+    };
+    let table_name = unique_table("observe");
+    let mut app = MetricsApp::test().finalized().with_table(&table_name);
+    app.spec.management_policy = crd::ManagementPolicy::Observe;
+    let mut process = Process::default();
+
+    // Observe: only the status is written, no AWS write, no app object.
+    let (result, exchanges, _) = pass_in(
+        &mut process,
+        app.clone(),
+        aws.clone(),
+        Scenario::StatusOnly(app.clone()),
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(300)));
+    let status = patched_status(&exchanges);
+    let plan = status.plan.clone().expect("status.plan");
+    assert_eq!(plan.steps, [format!("table {table_name}: table created")]);
+    assert_eq!(plan.more, 0);
+    let json = serde_json::to_value(&status).unwrap();
+    let synced = condition(&json, "Synced");
+    assert_eq!(
+        (synced["status"].as_str(), synced["reason"].as_str()),
+        (Some("False"), Some("PlanPending"))
+    );
+    app.status = Some(status);
+    // A resync with nothing new writes nothing at all.
+    let (result, _, _) = pass_in(&mut process, app.clone(), aws.clone(), Scenario::Nothing).await;
+    result.unwrap();
+    assert!(writes(&process.metrics).is_empty(), "{}", process.metrics);
+    let described = aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table_name)
+        .send()
+        .await;
+    assert!(described.is_err(), "not created: {described:?}");
+
+    // Managed: exactly those steps are taken, and the plan leaves the status.
+    app.spec.management_policy = crd::ManagementPolicy::Manage;
+    let (result, exchanges, _) = pass_in(
+        &mut process,
+        app.clone(),
+        aws.clone(),
+        Scenario::Creation {
+            app: app.clone(),
+            aws_events: vec!["TableCreated"],
+        },
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(patched_status(&exchanges).plan, None);
+    let described = aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table_name)
+        .send()
+        .await;
+    assert!(described.is_ok(), "created: {described:?}");
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::DeploymentStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::crd::{FunctionStatus, MetricsAppStatus, RollbackStatus, TableStatus};
+use crate::crd::{FunctionStatus, MetricsAppStatus, PlanStatus, RollbackStatus, TableStatus};
 
 pub const READY: &str = "Ready";
 pub const TABLE_READY: &str = "TableReady";
@@ -249,7 +249,65 @@ pub fn next_status(
             .collect(),
         functions_ready,
         rollback: observation.rollback,
+        plan: None,
     }
+}
+
+/// The most steps `status.plan` lists.
+pub const PLAN_STEPS: usize = 20;
+
+/// The status under `managementPolicy: Observe`: the pending steps in `plan`, `Synced`
+/// says whether any are pending; everything else is kept as it was.
+pub fn observed_status(
+    previous: Option<&MetricsAppStatus>,
+    generation: Option<i64>,
+    planned: &crate::plan::AppPlan,
+    now: &Time,
+) -> MetricsAppStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    let steps: Vec<String> = planned
+        .resources
+        .iter()
+        .flat_map(|resource| {
+            let refusal = resource
+                .refused
+                .iter()
+                .map(move |why| format!("{} {}: refused: {why}", resource.kind, resource.name));
+            let steps = resource
+                .steps
+                .iter()
+                .chain(&resource.later)
+                .map(move |step| {
+                    let mark = if step.destructive.is_some() { "! " } else { "" };
+                    format!("{mark}{} {}: {}", resource.kind, resource.name, step.change)
+                });
+            refusal.chain(steps)
+        })
+        .collect();
+    let verdict = match steps.len() {
+        0 => Verdict::new(
+            true,
+            "Observed",
+            "managementPolicy is Observe: nothing to change",
+        ),
+        n => Verdict::new(
+            false,
+            "PlanPending",
+            format!(
+                "managementPolicy is Observe: {n} step(s) pending in status.plan; set \
+                 managementPolicy: Manage to apply them"
+            ),
+        ),
+    };
+    let synced = condition(&status.conditions, SYNCED, verdict, generation, now);
+    status.conditions.retain(|c| c.type_ != SYNCED);
+    status.conditions.push(synced);
+    status.plan = Some(PlanStatus {
+        more: i32::try_from(steps.len().saturating_sub(PLAN_STEPS)).unwrap_or(i32::MAX),
+        steps: steps.into_iter().take(PLAN_STEPS).collect(),
+    });
+    status.observed_generation = generation;
+    status
 }
 
 /// The status while `suspend` is true: Ready says so, everything else is kept.

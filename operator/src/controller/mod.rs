@@ -60,7 +60,7 @@ mod memory;
 mod recorder;
 mod table_part;
 
-use crate::crd::{MetricsApp, MetricsAppStatus};
+use crate::crd::{ManagementPolicy, MetricsApp, MetricsAppStatus};
 use crate::metrics::Metrics;
 use crate::resources::{self, AppSettings};
 use crate::status::{self, AppState, Failure, Observation, PartState, TableState};
@@ -370,7 +370,23 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(ctx.settings.resync_period));
     }
 
-    let (table, table_next) = reconcile_table(&app, ctx).await;
+    if app.spec.management_policy == ManagementPolicy::Observe {
+        // The same reads and planners as a pass, and no write to AWS or the app.
+        let planned = Box::pin(crate::plan::plan(
+            &app,
+            &ctx.aws,
+            &ctx.settings.app.name_prefix,
+        ))
+        .await?;
+        let status =
+            status::observed_status(app.status.as_ref(), app.metadata.generation, &planned, &now);
+        patch_status(&app, ctx, &status).await?;
+        ctx.reset(&key, failing);
+        return Ok(Action::requeue(ctx.settings.resync_period));
+    }
+
+    // Each part boxed: a pass holds them all, and a test thread's stack is small.
+    let (table, table_next) = Box::pin(reconcile_table(&app, ctx)).await;
     let stream_arn = match &table {
         TableState::Settled(table) | TableState::InProgress(table) => table.stream_arn.clone(),
         TableState::Failed { .. } | TableState::Unread(_) => app
@@ -379,7 +395,7 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
             .and_then(|status| status.table.as_ref())
             .and_then(|table| table.stream_arn.clone()),
     };
-    let functions = reconcile_functions(&app, ctx, stream_arn.as_deref()).await;
+    let functions = Box::pin(reconcile_functions(&app, ctx, stream_arn.as_deref())).await;
     // The app waits only for a table that has never existed: once it has, a failing or
     // throttled table must not hold back a new image.
     let table_known = match &table {

@@ -23,6 +23,7 @@ pub use table::*;
 
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The Metrics App, its DynamoDB table and its Lambda functions. The operator creates
@@ -168,6 +169,29 @@ pub struct MetricsAppSpec {
     /// is set back to false. Deletion still follows the table's deletion policy.
     #[serde(default)]
     pub suspend: bool,
+
+    /// `Manage` (the default): the operator makes AWS and the app match the spec.
+    /// `Observe`: it reads AWS, changes nothing, and lists in `status.plan` the steps
+    /// `Manage` would take (the safe way to take over an existing table: observe with
+    /// `table.adopt`, read the plan, then manage).
+    #[serde(default, skip_serializing_if = "ManagementPolicy::is_manage")]
+    pub management_policy: ManagementPolicy,
+}
+
+/// Whether the operator changes things or only reports what it would change.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ManagementPolicy {
+    /// Make AWS and the app match the spec.
+    #[default]
+    Manage,
+    /// Read and report the pending steps in `status.plan`; change nothing.
+    Observe,
+}
+
+impl ManagementPolicy {
+    pub fn is_manage(&self) -> bool {
+        *self == ManagementPolicy::Manage
+    }
 }
 
 fn default_replicas() -> i32 {

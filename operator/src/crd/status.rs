@@ -52,6 +52,22 @@ pub struct MetricsAppStatus {
     /// changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackStatus>,
+
+    /// Under `managementPolicy: Observe`: the steps `Manage` would take now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
+}
+
+/// The pending steps of an observed MetricsApp, as `metricsapp-operator plan` shows them.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatus {
+    /// At most 20 steps, `<kind> <name>: <change>`; a destructive one starts with `!`.
+    #[serde(default)]
+    pub steps: Vec<String>,
+    /// Steps beyond those listed.
+    #[serde(default)]
+    pub more: i32,
 }
 
 /// An automatic rollback.
