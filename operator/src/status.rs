@@ -25,6 +25,10 @@ pub const FUNCTIONS_READY: &str = "FunctionsReady";
 pub const AVAILABLE: &str = "Available";
 pub const TERMINAL: &str = "Terminal";
 pub const SYNCED: &str = "Synced";
+/// kstatus's abnormal-true conditions, read by Flux's `wait` and health checks: True
+/// while the operator converges, True when only a spec change can help.
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
 
 /// Where the table stands after this pass.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,6 +200,7 @@ pub fn next_status(
         Rollout::Complete => Some(observation.image.clone()),
         Rollout::Progressing(_) | Rollout::Failed(_) => previous.image.clone(),
     };
+    let (reconciling, stalled) = kstatus_conditions(&ready, &terminal);
     let conditions = [
         (READY, ready),
         (TABLE_READY, table_ready),
@@ -203,6 +208,8 @@ pub fn next_status(
         (AVAILABLE, available),
         (TERMINAL, terminal),
         (SYNCED, synced),
+        (RECONCILING, reconciling),
+        (STALLED, stalled),
     ]
     .into_iter()
     .map(|(kind, verdict)| condition(&previous.conditions, kind, verdict, generation, now))
@@ -251,6 +258,32 @@ pub fn next_status(
         rollback: observation.rollback,
         plan: None,
     }
+}
+
+/// `Reconciling` and `Stalled`, as kstatus reads them: Stalled when the operator has
+/// stopped trying (Terminal, or a rollout that failed or was rolled back), Reconciling
+/// while it is still converging; both False once Ready.
+fn kstatus_conditions(ready: &Verdict, terminal: &Verdict) -> (Verdict, Verdict) {
+    let rolled_back = matches!(ready.reason.as_str(), "RolledBack" | "RolloutFailed");
+    let stalled = if terminal.status == "True" {
+        Verdict::new(true, &terminal.reason, terminal.message.clone())
+    } else if rolled_back {
+        Verdict::new(true, &ready.reason, ready.message.clone())
+    } else {
+        Verdict::new(false, "NotStalled", "the operator is not stuck")
+    };
+    let reconciling = if ready.status == "True" {
+        Verdict::new(
+            false,
+            "Reconciled",
+            "the app and its resources match the spec",
+        )
+    } else if stalled.status == "True" {
+        Verdict::new(false, "Stalled", "stalled: see the Stalled condition")
+    } else {
+        Verdict::new(true, &ready.reason, ready.message.clone())
+    };
+    (reconciling, stalled)
 }
 
 /// The most steps `status.plan` lists.
@@ -1050,7 +1083,7 @@ mod tests {
         assert_eq!(get(&suspended, READY).status, "False");
         assert_eq!(get(&suspended, TABLE_READY), get(&before, TABLE_READY));
         assert_eq!(suspended.observed_generation, Some(4));
-        assert_eq!(suspended.conditions.len(), 6);
+        assert_eq!(suspended.conditions.len(), 8, "every condition is kept");
         assert_eq!(
             suspended_status(Some(&suspended), Some(4), &at(3)),
             suspended
@@ -1296,5 +1329,111 @@ mod tests {
         let after = next_status(Some(&during), with(unread), &at(2 + 600));
         assert_eq!(get(&after, READY).reason, "Throttled");
         assert_eq!(after.functions_ready.as_deref(), Some("0/1"));
+    }
+
+    /// kstatus's rules for a resource without rules of its own (sigs.k8s.io/cli-utils
+    /// `kstatus/status`, `checkGenericProperties`), as Flux's `wait` applies them: a
+    /// generation not yet observed is InProgress; then `Reconciling=True` is InProgress,
+    /// `Stalled=True` is Failed; anything else is Current.
+    fn kstatus(generation: i64, status: &MetricsAppStatus) -> &'static str {
+        if status
+            .observed_generation
+            .is_none_or(|seen| seen < generation)
+        {
+            return "InProgress";
+        }
+        let is_true = |kind| find(&status.conditions, kind).is_some_and(|c| c.status == "True");
+        if is_true(RECONCILING) {
+            "InProgress"
+        } else if is_true(STALLED) {
+            "Failed"
+        } else {
+            "Current"
+        }
+    }
+
+    #[test]
+    fn kstatus_reads_converging_as_in_progress_ready_as_current_and_stuck_as_failed() {
+        let deployed = |ready| AppState::Deployed {
+            replicas: 2,
+            generation: Some(1),
+            status: Some(deployment(ready, ready == 2)),
+        };
+        let settled = next_status(
+            None,
+            observation(TableState::Settled(table("ACTIVE")), deployed(2)),
+            &at(1),
+        );
+        assert!(is_ready(Some(&settled)));
+        assert_eq!(kstatus(3, &settled), "Current");
+        assert_eq!(kstatus(4, &settled), "InProgress", "a new generation");
+        assert_eq!(get(&settled, RECONCILING).status, "False");
+        assert_eq!(get(&settled, STALLED).status, "False");
+
+        let creating = next_status(
+            None,
+            observation(
+                TableState::InProgress(table("CREATING")),
+                AppState::WaitingForTable,
+            ),
+            &at(1),
+        );
+        assert_eq!(kstatus(3, &creating), "InProgress");
+        assert_eq!(
+            get(&creating, RECONCILING).reason,
+            get(&creating, READY).reason
+        );
+        let rolling = next_status(
+            None,
+            observation(TableState::Settled(table("ACTIVE")), deployed(1)),
+            &at(1),
+        );
+        assert_eq!(kstatus(3, &rolling), "InProgress");
+
+        let conflict = next_status(
+            None,
+            observation(
+                TableState::Failed {
+                    table: None,
+                    failure: Failure {
+                        reason: "TableConflict".into(),
+                        message: "owned by another MetricsApp".into(),
+                        terminal: true,
+                    },
+                },
+                AppState::WaitingForTable,
+            ),
+            &at(1),
+        );
+        assert_eq!(kstatus(3, &conflict), "Failed");
+        assert_eq!(get(&conflict, STALLED).reason, "TableConflict");
+
+        let mut rolled_back = observation(TableState::Settled(table("ACTIVE")), deployed(2));
+        rolled_back.rollback = Some(RollbackStatus {
+            generation: 3,
+            failed_image: "ghcr.io/metricsapp/metrics-app:2".into(),
+            restored_image: "ghcr.io/metricsapp/metrics-app:1".into(),
+        });
+        let rolled_back = next_status(None, rolled_back, &at(1));
+        assert_eq!(kstatus(3, &rolled_back), "Failed");
+        assert_eq!(get(&rolled_back, STALLED).reason, "RolledBack");
+
+        // A recoverable failure is still converging, not stuck.
+        let throttled = next_status(
+            None,
+            observation(
+                TableState::Failed {
+                    table: None,
+                    failure: Failure {
+                        reason: "Throttled".into(),
+                        message: "Rate exceeded".into(),
+                        terminal: false,
+                    },
+                },
+                AppState::WaitingForTable,
+            ),
+            &at(1),
+        );
+        assert_eq!(kstatus(3, &throttled), "InProgress");
     }
 }
