@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use clap::Parser;
-use common::{Reply, embedded, get, reply, send, submit_form};
+use common::{Reply, Served, embedded, embedded_router, get, post_form, reply, send, submit_form};
 use metrics_app::auth::session::{SessionKey, SessionKeys};
 use metrics_app::auth::tokens::{Tokens, token_hash};
 use metrics_app::auth::{Auth, Proxy};
@@ -354,30 +354,19 @@ async fn none_mode(store: SharedStore) {
     let plain = text_plain_post(&app, "/api/v1/activities", None).await;
     assert_eq!(plain.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let form = "customer=Acme&project=Data&engineer=ada&date=2026-11-20&hours=1";
-    let no_token = reply(
-        &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form))
-            .expect("request"),
-    )
-    .await;
+    let no_token = post_form(&app, "/", &[], form).await;
     assert_eq!(no_token.status, StatusCode::FORBIDDEN, "{}", no_token.text);
     assert!(no_token.text.contains("CSRF"), "{}", no_token.text);
     let (cookie, token) = common::csrf(&app).await;
-    let cross_site = reply(
+    let cross_site = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::HOST, "metrics.example.com")
-            .header(header::ORIGIN, "https://evil.example.com")
-            .header(header::COOKIE, &cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf_token={token}&{form}")))
-            .expect("request"),
+        "/",
+        &[
+            (header::HOST, "metrics.example.com"),
+            (header::ORIGIN, "https://evil.example.com"),
+            (header::COOKIE, cookie.as_str()),
+        ],
+        format!("csrf_token={token}&{form}"),
     )
     .await;
     assert_eq!(
@@ -386,29 +375,23 @@ async fn none_mode(store: SharedStore) {
         "{}",
         cross_site.text
     );
-    let wrong_token = reply(
+    let wrong_token = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::COOKIE, &cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf_token=forged&{form}")))
-            .expect("request"),
+        "/",
+        &[(header::COOKIE, cookie.as_str())],
+        format!("csrf_token=forged&{form}"),
     )
     .await;
     assert_eq!(wrong_token.status, StatusCode::FORBIDDEN);
-    let same_site = reply(
+    let same_site = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::HOST, "metrics.example.com")
-            .header(header::ORIGIN, "https://metrics.example.com")
-            .header(header::COOKIE, &cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf_token={token}&{form}")))
-            .expect("request"),
+        "/",
+        &[
+            (header::HOST, "metrics.example.com"),
+            (header::ORIGIN, "https://metrics.example.com"),
+            (header::COOKIE, cookie.as_str()),
+        ],
+        format!("csrf_token={token}&{form}"),
     )
     .await;
     assert_eq!(
@@ -475,16 +458,14 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
 
     // Over TLS (at a proxy that says so) the cookie is Secure.
     let (csrf_cookie, csrf) = common::csrf(&app).await;
-    let tls = reply(
+    let tls = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/sign-in")
-            .header("x-forwarded-proto", "https")
-            .header(header::COOKIE, &csrf_cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf_token={csrf}&token={ADA}")))
-            .expect("request"),
+        "/sign-in",
+        &[
+            (HeaderName::from_static("x-forwarded-proto"), "https"),
+            (header::COOKIE, csrf_cookie.as_str()),
+        ],
+        format!("csrf_token={csrf}&token={ADA}"),
     )
     .await;
     assert!(
@@ -527,17 +508,11 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
     assert_eq!(list.json()["items"].as_array().map(Vec::len), Some(1));
 
     // A form post without its CSRF token is refused, signed in or not.
-    let forged = reply(
+    let forged = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::COOKIE, &session)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(
-                "customer=Acme&project=Data&engineer=ada&date=2026-11-20&hours=2",
-            ))
-            .expect("request"),
+        "/",
+        &[(header::COOKIE, session.as_str())],
+        "customer=Acme&project=Data&engineer=ada&date=2026-11-20&hours=2",
     )
     .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
@@ -566,8 +541,7 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
 
 #[tokio::test]
 async fn pages_forbid_script_and_framing() {
-    let (store, _dir) = embedded();
-    let app = common::router(store);
+    let (app, _dir) = embedded_router();
     for uri in [
         "/",
         "/activities",
@@ -764,19 +738,11 @@ async fn a_running_server_trusts_the_proxy_header_only_from_its_addresses() {
             trusted: vec![trusted.parse().expect("cidr")],
         };
         let router = with_auth(store, Auth::proxy(proxy, None));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(metrics_app::server::serve(
-            listener,
-            router,
-            async move {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(1),
-        ));
+        let Served {
+            addr,
+            stop,
+            task: server,
+        } = Served::start(router, Duration::from_secs(1)).await;
         let body = activity("ada");
         let answer = raw(
             addr,
