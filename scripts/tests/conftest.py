@@ -127,6 +127,16 @@ class Repos:
         """What the deploy workflow records when it ends."""
         self.ok("record-deployment", "--commit", commit, "--env", env, "--result", result, "--push")
 
+    def built_on_dev(self, *subjects: str, deployed: bool = True) -> list[str]:
+        """Commits each subject on dev and builds it, and (unless told otherwise) records its
+        successful deployment to dev; returns the commits in order."""
+        commits = [self.commit_on("dev", subject) for subject in subjects]
+        for commit in commits:
+            self.build(commit)
+            if deployed:
+                self.deployed(commit, "dev")
+        return commits
+
 
 @pytest.fixture
 def repos(tmp_path: Path) -> Repos:

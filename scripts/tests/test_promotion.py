@@ -51,11 +51,7 @@ def test_diverged_branches_are_refused(repos):
 
 
 def test_moving_a_branch_backwards_is_refused(repos):
-    first = repos.commit_on("dev", "First feature")
-    second = repos.commit_on("dev", "Second feature")
-    for commit in (first, second):
-        repos.build(commit)
-        repos.deployed(commit, "dev")
+    first, second = repos.built_on_dev("First feature", "Second feature")
     repos.ok("promote", "--to", "staging", "--commit", second, "--push")
 
     err = repos.refused("promote", "--to", "staging", "--commit", first, "--push")
