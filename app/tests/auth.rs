@@ -13,7 +13,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use clap::Parser;
-use common::{Reply, Served, embedded, embedded_router, get, post_form, reply, send, submit_form};
+use common::{
+    Reply, Served, embedded, embedded_router, get, post_form, reply, send, send_with_token,
+    submit_form,
+};
 use metrics_app::auth::session::{SessionKey, SessionKeys};
 use metrics_app::auth::tokens::{Tokens, token_hash};
 use metrics_app::auth::{Auth, Proxy};
@@ -66,29 +69,8 @@ fn activity(engineer: &str) -> String {
     .to_string()
 }
 
-/// A JSON request with an optional Bearer token.
-async fn api(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Reply {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-        .expect("request");
-    reply(app, request).await
-}
-
 async fn create(app: &Router, token: Option<&str>, engineer: &str) -> Reply {
-    api(
+    send_with_token(
         app,
         Method::POST,
         "/api/v1/activities",
@@ -117,7 +99,7 @@ async fn text_plain_post(app: &Router, uri: &str, token: Option<&str>) -> Reply 
 }
 
 async fn count(app: &Router, token: Option<&str>) -> usize {
-    let list = api(app, Method::GET, "/api/v1/activities", token, None).await;
+    let list = send_with_token(app, Method::GET, "/api/v1/activities", token, None).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     list.json()["items"].as_array().expect("items").len()
 }
@@ -137,7 +119,7 @@ async fn token_mode(store: SharedStore) {
     );
     assert_eq!(anonymous.error_code(), "unauthorized");
     assert!(anonymous.headers.contains_key(header::WWW_AUTHENTICATE));
-    let read = api(&app, Method::GET, "/api/v1/activities", None, None).await;
+    let read = send_with_token(&app, Method::GET, "/api/v1/activities", None, None).await;
     assert_eq!(
         (read.status, read.error_code().as_str()),
         (StatusCode::UNAUTHORIZED, "unauthorized")
@@ -158,11 +140,11 @@ async fn token_mode(store: SharedStore) {
         (for_bob.status, for_bob.error_code().as_str()),
         (StatusCode::FORBIDDEN, "forbidden")
     );
-    let by_bob = api(&app, Method::PUT, &uri, Some(BOB), Some(&activity("bob"))).await;
+    let by_bob = send_with_token(&app, Method::PUT, &uri, Some(BOB), Some(&activity("bob"))).await;
     assert_eq!(by_bob.status, StatusCode::FORBIDDEN, "{}", by_bob.text);
-    let deleted_by_bob = api(&app, Method::DELETE, &uri, Some(BOB), None).await;
+    let deleted_by_bob = send_with_token(&app, Method::DELETE, &uri, Some(BOB), None).await;
     assert_eq!(deleted_by_bob.status, StatusCode::FORBIDDEN);
-    let moved = api(&app, Method::PUT, &uri, Some(ADA), Some(&activity("bob"))).await;
+    let moved = send_with_token(&app, Method::PUT, &uri, Some(ADA), Some(&activity("bob"))).await;
     assert_eq!(
         moved.status,
         StatusCode::FORBIDDEN,
@@ -170,18 +152,20 @@ async fn token_mode(store: SharedStore) {
     );
     // Reads for every signed-in engineer; an admin writes anyone's.
     assert_eq!(
-        api(&app, Method::GET, &uri, Some(BOB), None).await.status,
+        send_with_token(&app, Method::GET, &uri, Some(BOB), None)
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
         create(&app, Some(ROOT), "bob").await.status,
         StatusCode::CREATED
     );
-    let edited = api(&app, Method::PUT, &uri, Some(ROOT), Some(&activity("ada"))).await;
+    let edited = send_with_token(&app, Method::PUT, &uri, Some(ROOT), Some(&activity("ada"))).await;
     assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
 
     // /picus writes need a token; reads are for anyone signed in.
-    let put = api(
+    let put = send_with_token(
         &app,
         Method::POST,
         "/picus/put",
@@ -497,7 +481,7 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
     )
     .await;
     assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.text);
-    let list = api(
+    let list = send_with_token(
         &app,
         Method::GET,
         "/api/v1/activities?engineer=ada",

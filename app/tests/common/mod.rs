@@ -127,7 +127,21 @@ impl Reply {
 }
 
 pub async fn send(app: &Router, method: Method, uri: &str, body: Option<&str>) -> Reply {
+    send_with_token(app, method, uri, None, body).await
+}
+
+/// A JSON request with an optional Bearer token.
+pub async fn send_with_token(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Reply {
     let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
     if body.is_some() {
         request = request.header(header::CONTENT_TYPE, "application/json");
     }
