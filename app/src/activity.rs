@@ -335,15 +335,7 @@ mod tests {
         let body = json!({"customer": " ", "project": 3, "date": "2026-02-30",
                           "hours": 25, "description": "x".repeat(4001), "colour": "red"});
         let errors = ActivityFields::from_json(&body).expect_err("invalid");
-        for field in [
-            "customer",
-            "project",
-            "engineer",
-            "date",
-            "hours",
-            "description",
-            "colour",
-        ] {
+        for field in CLIENT_FIELDS.into_iter().chain(["colour"]) {
             assert!(
                 errors.get(field).is_some(),
                 "{field} not named in {errors:?}"

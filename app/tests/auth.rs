@@ -13,7 +13,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use clap::Parser;
-use common::{Reply, embedded, get, reply, send, submit_form};
+use common::{
+    Reply, Served, embedded, embedded_router, get, post_form, reply, send, send_with_token,
+    submit_form,
+};
 use metrics_app::auth::session::{SessionKey, SessionKeys};
 use metrics_app::auth::tokens::{Tokens, token_hash};
 use metrics_app::auth::{Auth, Proxy};
@@ -66,29 +69,8 @@ fn activity(engineer: &str) -> String {
     .to_string()
 }
 
-/// A JSON request with an optional Bearer token.
-async fn api(
-    app: &Router,
-    method: Method,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Reply {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-        .expect("request");
-    reply(app, request).await
-}
-
 async fn create(app: &Router, token: Option<&str>, engineer: &str) -> Reply {
-    api(
+    send_with_token(
         app,
         Method::POST,
         "/api/v1/activities",
@@ -117,7 +99,7 @@ async fn text_plain_post(app: &Router, uri: &str, token: Option<&str>) -> Reply 
 }
 
 async fn count(app: &Router, token: Option<&str>) -> usize {
-    let list = api(app, Method::GET, "/api/v1/activities", token, None).await;
+    let list = send_with_token(app, Method::GET, "/api/v1/activities", token, None).await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.text);
     list.json()["items"].as_array().expect("items").len()
 }
@@ -137,7 +119,7 @@ async fn token_mode(store: SharedStore) {
     );
     assert_eq!(anonymous.error_code(), "unauthorized");
     assert!(anonymous.headers.contains_key(header::WWW_AUTHENTICATE));
-    let read = api(&app, Method::GET, "/api/v1/activities", None, None).await;
+    let read = send_with_token(&app, Method::GET, "/api/v1/activities", None, None).await;
     assert_eq!(
         (read.status, read.error_code().as_str()),
         (StatusCode::UNAUTHORIZED, "unauthorized")
@@ -158,11 +140,11 @@ async fn token_mode(store: SharedStore) {
         (for_bob.status, for_bob.error_code().as_str()),
         (StatusCode::FORBIDDEN, "forbidden")
     );
-    let by_bob = api(&app, Method::PUT, &uri, Some(BOB), Some(&activity("bob"))).await;
+    let by_bob = send_with_token(&app, Method::PUT, &uri, Some(BOB), Some(&activity("bob"))).await;
     assert_eq!(by_bob.status, StatusCode::FORBIDDEN, "{}", by_bob.text);
-    let deleted_by_bob = api(&app, Method::DELETE, &uri, Some(BOB), None).await;
+    let deleted_by_bob = send_with_token(&app, Method::DELETE, &uri, Some(BOB), None).await;
     assert_eq!(deleted_by_bob.status, StatusCode::FORBIDDEN);
-    let moved = api(&app, Method::PUT, &uri, Some(ADA), Some(&activity("bob"))).await;
+    let moved = send_with_token(&app, Method::PUT, &uri, Some(ADA), Some(&activity("bob"))).await;
     assert_eq!(
         moved.status,
         StatusCode::FORBIDDEN,
@@ -170,18 +152,20 @@ async fn token_mode(store: SharedStore) {
     );
     // Reads for every signed-in engineer; an admin writes anyone's.
     assert_eq!(
-        api(&app, Method::GET, &uri, Some(BOB), None).await.status,
+        send_with_token(&app, Method::GET, &uri, Some(BOB), None)
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
         create(&app, Some(ROOT), "bob").await.status,
         StatusCode::CREATED
     );
-    let edited = api(&app, Method::PUT, &uri, Some(ROOT), Some(&activity("ada"))).await;
+    let edited = send_with_token(&app, Method::PUT, &uri, Some(ROOT), Some(&activity("ada"))).await;
     assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
 
     // /picus writes need a token; reads are for anyone signed in.
-    let put = api(
+    let put = send_with_token(
         &app,
         Method::POST,
         "/picus/put",
@@ -354,30 +338,19 @@ async fn none_mode(store: SharedStore) {
     let plain = text_plain_post(&app, "/api/v1/activities", None).await;
     assert_eq!(plain.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let form = "customer=Acme&project=Data&engineer=ada&date=2026-11-20&hours=1";
-    let no_token = reply(
-        &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form))
-            .expect("request"),
-    )
-    .await;
+    let no_token = post_form(&app, "/", &[], form).await;
     assert_eq!(no_token.status, StatusCode::FORBIDDEN, "{}", no_token.text);
     assert!(no_token.text.contains("CSRF"), "{}", no_token.text);
     let (cookie, token) = common::csrf(&app).await;
-    let cross_site = reply(
+    let cross_site = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::HOST, "metrics.example.com")
-            .header(header::ORIGIN, "https://evil.example.com")
-            .header(header::COOKIE, &cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf_token={token}&{form}")))
-            .expect("request"),
+        "/",
+        &[
+            (header::HOST, "metrics.example.com"),
+            (header::ORIGIN, "https://evil.example.com"),
+            (header::COOKIE, cookie.as_str()),
+        ],
+        format!("csrf_token={token}&{form}"),
     )
     .await;
     assert_eq!(
@@ -386,29 +359,23 @@ async fn none_mode(store: SharedStore) {
         "{}",
         cross_site.text
     );
-    let wrong_token = reply(
+    let wrong_token = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::COOKIE, &cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf_token=forged&{form}")))
-            .expect("request"),
+        "/",
+        &[(header::COOKIE, cookie.as_str())],
+        format!("csrf_token=forged&{form}"),
     )
     .await;
     assert_eq!(wrong_token.status, StatusCode::FORBIDDEN);
-    let same_site = reply(
+    let same_site = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::HOST, "metrics.example.com")
-            .header(header::ORIGIN, "https://metrics.example.com")
-            .header(header::COOKIE, &cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf_token={token}&{form}")))
-            .expect("request"),
+        "/",
+        &[
+            (header::HOST, "metrics.example.com"),
+            (header::ORIGIN, "https://metrics.example.com"),
+            (header::COOKIE, cookie.as_str()),
+        ],
+        format!("csrf_token={token}&{form}"),
     )
     .await;
     assert_eq!(
@@ -475,16 +442,14 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
 
     // Over TLS (at a proxy that says so) the cookie is Secure.
     let (csrf_cookie, csrf) = common::csrf(&app).await;
-    let tls = reply(
+    let tls = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/sign-in")
-            .header("x-forwarded-proto", "https")
-            .header(header::COOKIE, &csrf_cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("csrf_token={csrf}&token={ADA}")))
-            .expect("request"),
+        "/sign-in",
+        &[
+            (HeaderName::from_static("x-forwarded-proto"), "https"),
+            (header::COOKIE, csrf_cookie.as_str()),
+        ],
+        format!("csrf_token={csrf}&token={ADA}"),
     )
     .await;
     assert!(
@@ -516,7 +481,7 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
     )
     .await;
     assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.text);
-    let list = api(
+    let list = send_with_token(
         &app,
         Method::GET,
         "/api/v1/activities?engineer=ada",
@@ -527,17 +492,11 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
     assert_eq!(list.json()["items"].as_array().map(Vec::len), Some(1));
 
     // A form post without its CSRF token is refused, signed in or not.
-    let forged = reply(
+    let forged = post_form(
         &app,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .header(header::COOKIE, &session)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(
-                "customer=Acme&project=Data&engineer=ada&date=2026-11-20&hours=2",
-            ))
-            .expect("request"),
+        "/",
+        &[(header::COOKIE, session.as_str())],
+        "customer=Acme&project=Data&engineer=ada&date=2026-11-20&hours=2",
     )
     .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
@@ -566,8 +525,7 @@ async fn the_sign_in_form_turns_a_token_into_a_session() {
 
 #[tokio::test]
 async fn pages_forbid_script_and_framing() {
-    let (store, _dir) = embedded();
-    let app = common::router(store);
+    let (app, _dir) = embedded_router();
     for uri in [
         "/",
         "/activities",
@@ -764,19 +722,11 @@ async fn a_running_server_trusts_the_proxy_header_only_from_its_addresses() {
             trusted: vec![trusted.parse().expect("cidr")],
         };
         let router = with_auth(store, Auth::proxy(proxy, None));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(metrics_app::server::serve(
-            listener,
-            router,
-            async move {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(1),
-        ));
+        let Served {
+            addr,
+            stop,
+            task: server,
+        } = Served::start(router, Duration::from_secs(1)).await;
         let body = activity("ada");
         let answer = raw(
             addr,

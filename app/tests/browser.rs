@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Served;
 use metrics_app::auth::Auth;
 use metrics_app::auth::session::{SessionKey, SessionKeys};
 use metrics_app::auth::tokens::{Tokens, token_hash};
@@ -61,19 +62,12 @@ async fn a_browser_signs_in_with_a_token_and_records_an_activity() {
         ..Settings::default()
     };
     let router = app(AppState::new(store.clone(), settings));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(metrics_app::server::serve(
-        listener,
-        router,
-        async move {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(1),
-    ));
+    let Served {
+        addr,
+        stop,
+        task: server,
+    } = Served::start(router, Duration::from_secs(1)).await;
+    let url = format!("http://{addr}");
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/sign_in.mjs");
     let run = tokio::task::spawn_blocking(move || {

@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode, header};
-use common::{embedded, get, post, router, send};
+use common::{embedded, embedded_router, get, post, router, send};
 use serde_json::{Value, json};
 
 fn activity(customer: &str, date: &str, hours: f64) -> String {
@@ -14,8 +14,7 @@ fn activity(customer: &str, date: &str, hours: f64) -> String {
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let health = get(&app, "/healthz").await;
     assert_eq!(
         (health.status, health.json()),
@@ -30,8 +29,7 @@ async fn health_and_readiness_answer() {
 
 #[tokio::test]
 async fn an_activity_goes_through_its_whole_life() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let created = post(
         &app,
         "/api/v1/activities",
@@ -104,8 +102,7 @@ async fn an_activity_goes_through_its_whole_life() {
 
 #[tokio::test]
 async fn invalid_activities_name_every_field() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let body = json!({"customer": "", "project": 7, "date": "2026-02-30", "hours": 0, "description": "x".repeat(4001), "colour": "red"});
     for (method, uri) in [
         (Method::POST, "/api/v1/activities".to_owned()),
@@ -149,8 +146,7 @@ async fn invalid_activities_name_every_field() {
 
 #[tokio::test]
 async fn malformed_json_is_a_400_naming_the_problem() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     for (uri, body) in [
         ("/api/v1/activities", "{\"customer\": "),
         ("/picus/put", "{oops}"),
@@ -175,8 +171,7 @@ async fn malformed_json_is_a_400_naming_the_problem() {
 
 #[tokio::test]
 async fn lists_filter_and_paginate_with_opaque_cursors() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     for (customer, date) in [
         ("Acme", "2026-11-01"),
         ("Acme", "2026-11-03"),
@@ -242,8 +237,7 @@ async fn lists_filter_and_paginate_with_opaque_cursors() {
 
 #[tokio::test]
 async fn summaries_total_hours_per_group() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     for (customer, date, hours) in [
         ("Acme", "2026-11-16", 2.0),
         ("Acme", "2026-11-23", 1.5),
@@ -295,8 +289,7 @@ async fn summaries_total_hours_per_group() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_a_json_413() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let huge = json!({"blob": "x".repeat(2 * 1024 * 1024)}).to_string();
     for uri in ["/picus/put", "/api/v1/activities"] {
         let reply = post(&app, uri, &huge).await;
@@ -310,8 +303,7 @@ async fn bodies_over_the_limit_are_a_json_413() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_get_json_errors() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let missing = get(&app, "/api/v2/nothing").await;
     assert_eq!(
         (missing.status, missing.error_code().as_str()),
@@ -329,8 +321,7 @@ async fn unknown_routes_and_methods_get_json_errors() {
 
 #[tokio::test]
 async fn the_openapi_document_matches_the_routes() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let document = get(&app, "/openapi.json").await;
     assert_eq!(document.status, StatusCode::OK);
     let document = document.json();
@@ -398,8 +389,7 @@ async fn the_openapi_document_matches_the_routes() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     get(
         &app,
         "/api/v1/activities/0193a4c1-0000-7000-8000-000000000000",
@@ -498,8 +488,7 @@ async fn data_survives_a_restart() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let made = get(&app, "/healthz").await;
     let id = made.headers["x-request-id"].to_str().expect("ascii");
     let (prefix, counter) = id.split_once('-').expect("prefix-counter");

@@ -5,7 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{embedded, reply, router};
+use common::{embedded_router, reply};
 use serde_json::{Map, Value};
 
 /// A small deterministic generator (xorshift), enough to vary shapes and bytes.
@@ -93,8 +93,7 @@ impl Odd {
 
 #[tokio::test]
 async fn odd_bodies_paths_and_queries_get_client_errors_not_500s() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let mut odd = Odd(0x9E37_79B9_7F4A_7C15);
     for round in 0..400 {
         let body: Vec<u8> = if round % 3 == 0 {

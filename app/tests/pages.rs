@@ -4,7 +4,7 @@
 mod common;
 
 use axum::http::{StatusCode, header};
-use common::{embedded, get, post, router};
+use common::{embedded_router, get, post};
 
 async fn submit(app: &axum::Router, form: &str) -> common::Reply {
     common::submit_form(app, "/", form, &[]).await
@@ -12,8 +12,7 @@ async fn submit(app: &axum::Router, form: &str) -> common::Reply {
 
 #[tokio::test]
 async fn the_form_records_an_activity_and_redirects() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let page = get(&app, "/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -59,8 +58,7 @@ async fn the_form_records_an_activity_and_redirects() {
 
 #[tokio::test]
 async fn a_bad_form_keeps_the_values_and_names_the_errors() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let page = submit(&app, "customer=Acme+%3Cb%3E&project=&engineer=ada&date=2026-02-30&hours=lots&description=Kept+text").await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     let html = page.text;
@@ -94,8 +92,7 @@ async fn a_bad_form_keeps_the_values_and_names_the_errors() {
 
 #[tokio::test]
 async fn the_list_filters_and_pages() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     for day in 1..=55 {
         let body = format!(
             r#"{{"customer": "Acme", "project": "Data", "engineer": "ada", "date": "2026-10-{:02}", "hours": 1}}"#,
@@ -129,8 +126,7 @@ async fn the_list_filters_and_pages() {
 
 #[tokio::test]
 async fn the_summary_draws_hours_as_bars() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     for (customer, project, hours) in [
         ("Acme", "Data", 6.0),
         ("Acme", "Web", 2.0),
@@ -163,8 +159,7 @@ async fn the_summary_draws_hours_as_bars() {
 
 #[tokio::test]
 async fn the_stylesheet_is_served_from_the_binary() {
-    let (store, _dir) = embedded();
-    let app = router(store);
+    let (app, _dir) = embedded_router();
     let css = get(&app, "/static/style.css").await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(

@@ -5,24 +5,18 @@ mod common;
 
 use std::time::Duration;
 
-use metrics_app::server::serve;
+use common::Served;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn an_in_flight_request_completes_after_the_shutdown_signal() {
-    let (store, _dir) = common::embedded();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        common::router(store),
-        async move {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(10),
-    ));
+    let (app, _dir) = common::embedded_router();
+    let Served {
+        addr,
+        stop,
+        task: server,
+    } = Served::start(app, Duration::from_secs(10)).await;
 
     // Start a request and send only half of its body: it is now in flight.
     let body = br#"{"Data": "Sample Data"}"#;
@@ -76,18 +70,12 @@ async fn an_in_flight_request_completes_after_the_shutdown_signal() {
 
 #[tokio::test]
 async fn shutdown_gives_up_on_requests_that_outlast_the_drain_limit() {
-    let (store, _dir) = common::embedded();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        common::router(store),
-        async move {
-            let _ = stopped.await;
-        },
-        Duration::from_millis(300),
-    ));
+    let (app, _dir) = common::embedded_router();
+    let Served {
+        addr,
+        stop,
+        task: server,
+    } = Served::start(app, Duration::from_millis(300)).await;
     let mut client = TcpStream::connect(addr).await.expect("connect");
     client
         .write_all(b"POST /picus/put HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n{")

@@ -1497,6 +1497,32 @@ async fn pass_over(
     exchanges
 }
 
+/// A new process's first pass over `live`, which is as `app` wants it: the process
+/// applies everything once (it knows nothing of earlier applies), AWS is unreachable.
+/// Returns the status it patched.
+async fn first_pass_over(
+    process: &mut Process,
+    app: &MetricsApp,
+    live: &LiveObjects,
+) -> MetricsAppStatus {
+    let exchanges = pass_over(
+        process,
+        app,
+        live,
+        vec![
+            Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+            Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+            Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+            Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+            live.budget_apply(),
+            Expect::event("AwsUnavailable"),
+            Expect::status(app),
+        ],
+    )
+    .await;
+    patched_status(&exchanges)
+}
+
 /// `object` as edited by hand: `edit` applied, with the new resourceVersion the API
 /// server gives it.
 fn edited(object: &Value, edit: impl FnOnce(&mut Value)) -> Value {
@@ -1511,23 +1537,7 @@ async fn every_child_edited_by_hand_is_put_back_with_no_foreign_item_left() {
     let mut app = with_known_table(MetricsApp::test().finalized());
     let live = live_of(&app);
     let mut process = Process::default();
-    // The process applies everything once (it knows nothing of earlier applies).
-    let exchanges = pass_over(
-        &mut process,
-        &app,
-        &live,
-        vec![
-            Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
-            Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
-            Expect::patch_answered(SERVICE_PATH, live.service.clone()),
-            Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
-            live.budget_apply(),
-            Expect::event("AwsUnavailable"),
-            Expect::status(&app),
-        ],
-    )
-    .await;
-    app.status = Some(patched_status(&exchanges));
+    app.status = Some(first_pass_over(&mut process, &app, &live).await);
     assert!(
         pass_over(&mut process, &app, &live, vec![])
             .await
@@ -1760,22 +1770,7 @@ async fn an_autoscaler_owns_the_replicas_and_the_budget_follows_the_fewest_pods(
     let mut app = with_known_table(MetricsApp::test().finalized());
     let live = live_of(&app);
     let mut process = Process::default();
-    let exchanges = pass_over(
-        &mut process,
-        &app,
-        &live,
-        vec![
-            Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
-            Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
-            Expect::patch_answered(SERVICE_PATH, live.service.clone()),
-            Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
-            live.budget_apply(),
-            Expect::event("AwsUnavailable"),
-            Expect::status(&app),
-        ],
-    )
-    .await;
-    app.status = Some(patched_status(&exchanges));
+    app.status = Some(first_pass_over(&mut process, &app, &live).await);
 
     // Autoscaling 1..6: the Deployment is applied without `replicas` (so the autoscaler's
     // count is never put back), the autoscaler is created, and one pod needs no budget.

@@ -37,7 +37,8 @@ pub fn rollback(app: &MetricsApp, deployment: Option<&Deployment>) -> Option<Rol
     })
 }
 
-fn template_image(deployment: &Deployment) -> Option<&str> {
+/// The image of the Deployment's first container, as its pod template says.
+pub(crate) fn template_image(deployment: &Deployment) -> Option<&str> {
     deployment
         .spec
         .as_ref()?

@@ -717,6 +717,20 @@ mod tests {
         }
     }
 
+    /// Two replicas wanted, both ready and available.
+    fn deployed() -> AppState {
+        AppState::Deployed {
+            replicas: 2,
+            generation: Some(1),
+            status: Some(deployment(2, true)),
+        }
+    }
+
+    /// An ACTIVE table and a settled Deployment: nothing left to wait for.
+    fn settled() -> Observation {
+        observation(TableState::Settled(table("ACTIVE")), deployed())
+    }
+
     fn observation(table: TableState, app: AppState) -> Observation {
         Observation {
             generation: Some(3),
@@ -739,14 +753,7 @@ mod tests {
 
     #[test]
     fn active_table_and_available_app_is_ready() {
-        let obs = observation(
-            TableState::Settled(table("ACTIVE")),
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
-        );
+        let obs = settled();
         let status = next_status(None, obs, &at(100));
         assert_eq!(status.observed_generation, Some(3));
         assert_eq!(get(&status, READY).status, "True");
@@ -768,16 +775,7 @@ mod tests {
 
     #[test]
     fn transition_time_moves_only_when_the_status_changes() {
-        let ready = || {
-            observation(
-                TableState::Settled(table("ACTIVE")),
-                AppState::Deployed {
-                    replicas: 2,
-                    generation: Some(1),
-                    status: Some(deployment(2, true)),
-                },
-            )
-        };
+        let ready = || settled();
         let first = next_status(None, ready(), &at(100));
         let same = next_status(Some(&first), ready(), &at(200));
         assert_eq!(
@@ -854,14 +852,7 @@ mod tests {
 
     #[test]
     fn failed_pass_keeps_what_was_known() {
-        let ready = observation(
-            TableState::Settled(table("ACTIVE")),
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
-        );
+        let ready = settled();
         let before = next_status(None, ready, &at(1));
         let failed = observation(
             TableState::Failed {
@@ -872,11 +863,7 @@ mod tests {
                     terminal: false,
                 },
             },
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
+            deployed(),
         );
         let after = next_status(Some(&before), failed, &at(2));
         assert_eq!(after.table, before.table);
@@ -891,14 +878,7 @@ mod tests {
 
     #[test]
     fn a_refused_child_shows_on_available_with_the_api_servers_message() {
-        let mut obs = observation(
-            TableState::Settled(table("ACTIVE")),
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
-        );
+        let mut obs = settled();
         obs.app_failure = Some(Failure {
             reason: "ServiceApplyFailed".into(),
             message: "Service metrics: Internal error occurred: failed to allocate a serviceIP: range is full".into(),
@@ -958,14 +938,7 @@ mod tests {
     #[test]
     fn functions_ready_counts_settled_functions_and_names_the_failing_one() {
         let ready = |functions| {
-            let mut obs = observation(
-                TableState::Settled(table("ACTIVE")),
-                AppState::Deployed {
-                    replicas: 2,
-                    generation: Some(1),
-                    status: Some(deployment(2, true)),
-                },
-            );
+            let mut obs = settled();
             obs.functions = functions;
             next_status(None, obs, &at(1))
         };
@@ -1024,14 +997,7 @@ mod tests {
 
     #[test]
     fn a_function_being_removed_is_listed_but_not_counted() {
-        let mut obs = observation(
-            TableState::Settled(table("ACTIVE")),
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
-        );
+        let mut obs = settled();
         let mut removed = function("old", PartState::InProgress("being deleted".into()));
         removed.declared = false;
         obs.functions = vec![function("rollup", PartState::Settled), removed];
@@ -1069,14 +1035,7 @@ mod tests {
 
     #[test]
     fn suspension_shows_on_ready_and_keeps_the_rest() {
-        let ready = observation(
-            TableState::Settled(table("ACTIVE")),
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
-        );
+        let ready = settled();
         let before = next_status(None, ready, &at(1));
         let suspended = suspended_status(Some(&before), Some(4), &at(2));
         assert_eq!(get(&suspended, READY).reason, "Suspended");
@@ -1092,14 +1051,7 @@ mod tests {
 
     #[test]
     fn a_rollout_in_progress_is_not_ready_and_keeps_the_running_image() {
-        let ready = observation(
-            TableState::Settled(table("ACTIVE")),
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
-        );
+        let ready = settled();
         let before = next_status(None, ready, &at(1));
         let mut rolling = deployment(2, true);
         rolling.observed_generation = Some(2);
@@ -1156,14 +1108,7 @@ mod tests {
 
     #[test]
     fn a_rollback_keeps_ready_false_and_is_recorded() {
-        let mut obs = observation(
-            TableState::Settled(table("ACTIVE")),
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
-        );
+        let mut obs = settled();
         obs.rollback = Some(RollbackStatus {
             generation: 3,
             failed_image: "ghcr.io/metricsapp/metrics-app:2".into(),
@@ -1225,14 +1170,7 @@ mod tests {
     }
 
     fn settled_app(table: TableState) -> Observation {
-        observation(
-            table,
-            AppState::Deployed {
-                replicas: 2,
-                generation: Some(1),
-                status: Some(deployment(2, true)),
-            },
-        )
+        observation(table, deployed())
     }
 
     #[test]

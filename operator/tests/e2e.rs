@@ -488,57 +488,41 @@ impl World {
     }
 
     async fn delete_function(&self, name: &str) -> Result<(), String> {
-        let mappings: Vec<String> = match self
-            .lambda
-            .list_event_source_mappings()
-            .function_name(name)
-            .send()
-            .await
-        {
-            Ok(output) => output
+        let mappings: Vec<String> = if_found(
+            "ListEventSourceMappings",
+            self.lambda
+                .list_event_source_mappings()
+                .function_name(name)
+                .send()
+                .await,
+        )?
+        .map(|output| {
+            output
                 .event_source_mappings()
                 .iter()
                 .filter_map(|m| m.uuid().map(str::to_owned))
-                .collect(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Vec::new()
-            }
-            Err(e) => return Err(format!("ListEventSourceMappings: {e:?}")),
-        };
+                .collect()
+        })
+        .unwrap_or_default();
         for uuid in &mappings {
-            match self
-                .lambda
-                .delete_event_source_mapping()
-                .uuid(uuid)
+            if_found(
+                &format!("DeleteEventSourceMapping {uuid}"),
+                self.lambda
+                    .delete_event_source_mapping()
+                    .uuid(uuid)
+                    .send()
+                    .await,
+            )?;
+        }
+        if_found(
+            "DeleteFunction",
+            self.lambda
+                .delete_function()
+                .function_name(name)
                 .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(format!("DeleteEventSourceMapping {uuid}: {e:?}")),
-            }
-        }
-        match self
-            .lambda
-            .delete_function()
-            .function_name(name)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(format!("DeleteFunction: {e:?}")),
-        }
+                .await,
+        )
+        .map(|_| ())
     }
 
     async fn delete_table(&self, name: &str) -> Result<(), String> {
@@ -561,16 +545,11 @@ impl World {
                 .await
                 .map_err(|e| format!("DeleteBackup {arn}: {e:?}"))?;
         }
-        match self.dynamodb.delete_table().table_name(name).send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(format!("DeleteTable: {e:?}")),
-        }
+        if_found(
+            "DeleteTable",
+            self.dynamodb.delete_table().table_name(name).send().await,
+        )
+        .map(|_| ())
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<(), String> {
@@ -1255,4 +1234,25 @@ async fn rollback(world: World) {
     world.apply(&app).await;
     let back = world.wait_ready(name, 3).await;
     assert!(back.status.unwrap().rollback.is_none());
+}
+
+/// The answer, or `None` when AWS answered that the resource does not exist (for a
+/// cleanup, the outcome wanted); any other error described with `operation`.
+fn if_found<T, E, R>(
+    operation: &str,
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<Option<T>, String>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(e)
+            if e.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(format!("{operation}: {e:?}")),
+    }
 }

@@ -127,6 +127,25 @@ class Repos:
         """What the deploy workflow records when it ends."""
         self.ok("record-deployment", "--commit", commit, "--env", env, "--result", result, "--push")
 
+    def built(self, branch: str, subject: str, deployed_to: str | None = None) -> str:
+        """Commits `subject` on `branch` and builds it, and records its successful deployment
+        to `deployed_to` when given; returns the commit."""
+        commit = self.commit_on(branch, subject)
+        self.build(commit)
+        if deployed_to:
+            self.deployed(commit, deployed_to)
+        return commit
+
+    def built_on_dev(self, *subjects: str, deployed: bool = True) -> list[str]:
+        """Commits each subject on dev and builds it, and (unless told otherwise) records its
+        successful deployment to dev; returns the commits in order."""
+        commits = [self.commit_on("dev", subject) for subject in subjects]
+        for commit in commits:
+            self.build(commit)
+            if deployed:
+                self.deployed(commit, "dev")
+        return commits
+
 
 @pytest.fixture
 def repos(tmp_path: Path) -> Repos:

@@ -4,9 +4,7 @@ from conftest import git
 
 
 def test_fast_forward_promotion_moves_staging_to_the_tested_commit(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
-    repos.deployed(feature, "dev")
+    feature = repos.built("dev", "Add activity export", deployed_to="dev")
 
     assert "can fast-forward" in repos.ok("check-fast-forward", "--from", feature, "--to-branch", "staging")
     out = repos.ok("promote", "--to", "staging", "--push")
@@ -17,18 +15,14 @@ def test_fast_forward_promotion_moves_staging_to_the_tested_commit(repos):
 
 
 def test_promotion_without_push_only_checks(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
-    repos.deployed(feature, "dev")
+    feature = repos.built("dev", "Add activity export", deployed_to="dev")
 
     assert "not pushed" in repos.ok("promote", "--to", "staging", "--commit", feature)
     assert repos.tip("staging") == repos.initial
 
 
 def test_promotion_of_the_current_commit_is_a_no_op(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
-    repos.deployed(feature, "dev")
+    feature = repos.built("dev", "Add activity export", deployed_to="dev")
     repos.ok("promote", "--to", "staging", "--push")
 
     assert "already at" in repos.ok("promote", "--to", "staging", "--push")
@@ -37,9 +31,7 @@ def test_promotion_of_the_current_commit_is_a_no_op(repos):
 
 def test_diverged_branches_are_refused(repos):
     hotfix = repos.commit_on("staging", "Hotfix straight on staging")
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
-    repos.deployed(feature, "dev")
+    feature = repos.built("dev", "Add activity export", deployed_to="dev")
 
     err = repos.refused("check-fast-forward", "--from", feature, "--to-branch", "staging")
     assert "not an ancestor" in err and "diverged" in err
@@ -51,11 +43,7 @@ def test_diverged_branches_are_refused(repos):
 
 
 def test_moving_a_branch_backwards_is_refused(repos):
-    first = repos.commit_on("dev", "First feature")
-    second = repos.commit_on("dev", "Second feature")
-    for commit in (first, second):
-        repos.build(commit)
-        repos.deployed(commit, "dev")
+    first, second = repos.built_on_dev("First feature", "Second feature")
     repos.ok("promote", "--to", "staging", "--commit", second, "--push")
 
     err = repos.refused("promote", "--to", "staging", "--commit", first, "--push")
@@ -74,8 +62,7 @@ def test_missing_digests_are_refused(repos):
 
 
 def test_lower_environment_never_deployed_is_refused(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
+    feature = repos.built("dev", "Add activity export")
 
     err = repos.refused("promote", "--to", "staging", "--push")
     assert "dev is not green" in err and "never deployed" in err
@@ -83,8 +70,7 @@ def test_lower_environment_never_deployed_is_refused(repos):
 
 
 def test_lower_environment_failed_is_refused_until_a_later_deploy_succeeds(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
+    feature = repos.built("dev", "Add activity export")
     repos.deployed(feature, "dev", "failure")
 
     assert "ended in failure" in repos.refused("check-green", "--commit", feature, "--env", "dev")
@@ -98,9 +84,7 @@ def test_lower_environment_failed_is_refused_until_a_later_deploy_succeeds(repos
 
 
 def test_production_needs_staging_green_not_dev(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
-    repos.deployed(feature, "dev")
+    feature = repos.built("dev", "Add activity export", deployed_to="dev")
     repos.ok("promote", "--to", "staging", "--push")
 
     err = repos.refused("promote", "--to", "production", "--push")
@@ -132,9 +116,7 @@ def test_unknown_environment_and_commit_are_named(repos):
 
 
 def test_a_branch_that_moved_since_the_fetch_is_not_overwritten(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
-    repos.deployed(feature, "dev")
+    feature = repos.built("dev", "Add activity export", deployed_to="dev")
     repos.ok("check-green", "--commit", feature, "--env", "dev")  # the CI clone fetched here
     hotfix = repos.commit_on("staging", "Hotfix pushed meanwhile")
 
@@ -146,9 +128,7 @@ def test_a_branch_that_moved_since_the_fetch_is_not_overwritten(repos):
 
 def test_the_first_promotion_creates_the_branch(repos):
     git(repos.dev, "push", "--quiet", "origin", "--delete", "staging")
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
-    repos.deployed(feature, "dev")
+    feature = repos.built("dev", "Add activity export", deployed_to="dev")
 
     repos.ok("promote", "--to", "staging", "--push")
 

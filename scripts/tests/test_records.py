@@ -13,8 +13,7 @@ from promote_lib.git import Git  # noqa: E402
 
 
 def test_digests_recorded_by_the_build_are_found_by_commit_from_another_clone(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
+    feature = repos.built("dev", "Add activity export")
 
     record = json.loads(repos.ok("digests", "--commit", feature, repo=repos.dev))
     assert record["commit"] == feature
@@ -26,16 +25,14 @@ def test_digests_recorded_by_the_build_are_found_by_commit_from_another_clone(re
 
 
 def test_recording_the_same_digests_again_is_idempotent(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
+    feature = repos.built("dev", "Add activity export")
     repos.build(feature)
 
     assert json.loads(repos.ok("digests", "--commit", feature))["images"] == repos.images(feature)
 
 
 def test_recording_different_digests_for_a_built_commit_is_refused(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
+    feature = repos.built("dev", "Add activity export")
     other = f"ghcr.io/metricsapp/metrics-app@{fake_digest('rebuild', 'app')}"
 
     err = repos.refused(
@@ -115,9 +112,7 @@ def test_a_push_that_loses_the_race_merges_the_winner_and_retries(repos):
 
 
 def test_status_shows_per_environment_the_commit_its_digests_when_verified_and_a_failure(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
-    repos.deployed(feature, "dev")
+    feature = repos.built("dev", "Add activity export", deployed_to="dev")
     repos.ok("record-deployment", "--commit", feature, "--env", "dev", "--result", "failure", "--reason", "RolledBack", "--push")
 
     text = repos.ok("status")
@@ -131,11 +126,8 @@ def test_status_shows_per_environment_the_commit_its_digests_when_verified_and_a
 
 
 def test_status_says_when_an_environment_runs_another_commit_than_its_branch_tip(repos):
-    first = repos.commit_on("dev", "First feature")
-    repos.build(first)
-    repos.deployed(first, "dev")
-    second = repos.commit_on("dev", "Second feature")
-    repos.build(second)
+    first = repos.built("dev", "First feature", deployed_to="dev")
+    second = repos.built("dev", "Second feature")
 
     assert f"  running: {first[:12]}, verified" in repos.ok("status")
     assert f"  not the branch tip {second[:12]}: rolled back, or the tip is not verified yet" in repos.ok("status")

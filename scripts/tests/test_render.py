@@ -124,8 +124,7 @@ def test_unsupported_input_is_refused_with_the_reason(text, env, message):
 
 
 def test_the_command_renders_a_commits_file_with_its_recorded_digest(repos):
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
+    feature = repos.built("dev", "Add activity export")
 
     out = repos.ok("render-metricsapp", "--env", "staging", "--commit", feature, "--set-env", "X=1")
 

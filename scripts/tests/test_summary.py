@@ -26,11 +26,7 @@ def test_summary_lists_the_commits_being_promoted_and_their_digests(repos):
 
 
 def test_summary_compares_with_what_the_environment_last_ran(repos):
-    first = repos.commit_on("dev", "First feature")
-    second = repos.commit_on("dev", "Second feature")
-    for commit in (first, second):
-        repos.build(commit)
-        repos.deployed(commit, "dev")
+    first, second = repos.built_on_dev("First feature", "Second feature")
     repos.ok("promote", "--to", "staging", "--commit", first, "--push")
     repos.deployed(first, "staging")
 
@@ -45,14 +41,9 @@ def test_summary_compares_with_what_the_environment_last_ran(repos):
 
 
 def test_summary_after_a_rollback_compares_with_the_rolled_back_commit(repos):
-    first = repos.commit_on("dev", "First feature")
-    broken = repos.commit_on("dev", "Broken feature")
-    for commit in (first, broken):
-        repos.build(commit)
-        repos.deployed(commit, "dev")
+    first, broken = repos.built_on_dev("First feature", "Broken feature")
     repos.deployed(first, "dev")  # the rollback
-    fix = repos.commit_on("dev", "Revert the broken feature")
-    repos.build(fix)
+    fix = repos.built("dev", "Revert the broken feature")
 
     out = repos.ok("summary", "--env", "dev", "--commit", fix)
 
@@ -61,10 +52,7 @@ def test_summary_after_a_rollback_compares_with_the_rolled_back_commit(repos):
 
 
 def test_summary_of_a_rollback_lists_the_commits_taken_out(repos):
-    first = repos.commit_on("dev", "First feature")
-    second = repos.commit_on("dev", "Broken feature")
-    for commit in (first, second):
-        repos.build(commit)
+    first, second = repos.built_on_dev("First feature", "Broken feature", deployed=False)
     repos.deployed(second, "dev")
 
     out = repos.ok("summary", "--env", "dev", "--commit", first)
@@ -75,11 +63,8 @@ def test_summary_of_a_rollback_lists_the_commits_taken_out(repos):
 
 
 def test_summary_across_a_hotfix_lists_both_sides(repos):
-    hotfix = repos.commit_on("main", "Hotfix on main")
-    repos.build(hotfix)
-    repos.deployed(hotfix, "production")
-    feature = repos.commit_on("dev", "Add activity export")
-    repos.build(feature)
+    hotfix = repos.built("main", "Hotfix on main", deployed_to="production")
+    feature = repos.built("dev", "Add activity export")
 
     out = repos.ok("summary", "--env", "production", "--commit", feature)
 

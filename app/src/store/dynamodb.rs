@@ -57,6 +57,21 @@ fn key(collection: &str, id: &str) -> Attributes {
 }
 
 /// Sorts a failed call into "the store is unavailable" (503) and "the store failed" (500).
+/// The answer to a write conditioned on the item (`attribute_exists(...)`): `None`
+/// when DynamoDB refused it with ConditionalCheckFailedException, as there was no such
+/// item (or it no longer met the condition).
+fn if_present<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(error) => Err(store_error(error)),
+    }
+}
+
 fn store_error<E, R>(error: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -247,16 +262,9 @@ impl Store for DynamoDbStore {
                 .update_expression(format!("SET {}", assignments.join(", ")))
                 .send()
                 .await;
-            match result {
-                Ok(output) => output.attributes().map(item_to_activity).transpose(),
-                Err(error)
-                    if error
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(None)
-                }
-                Err(error) => Err(store_error(error)),
+            match if_present(result)? {
+                Some(output) => output.attributes().map(item_to_activity).transpose(),
+                None => Ok(None),
             }
         })
     }
@@ -562,14 +570,9 @@ impl DynamoDbStore {
                     .expression_attribute_values(":true", AttributeValue::Bool(true))
                     .send()
                     .await;
-                match result {
-                    Ok(_) => marked += 1,
-                    // Deleted or marked meanwhile: nothing to count.
-                    Err(error)
-                        if error
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                    Err(error) => return Err(store_error(error)),
+                // `None`: deleted or marked meanwhile, nothing to count.
+                if if_present(result)?.is_some() {
+                    marked += 1;
                 }
             }
             progress(read, marked);
@@ -618,16 +621,6 @@ impl DynamoDbStore {
             .expression_attribute_names("#pk", PARTITION_KEY)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+        Ok(if_present(result)?.is_some())
     }
 }

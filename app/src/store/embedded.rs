@@ -439,6 +439,12 @@ impl EmbeddedStore {
     }
 
     /// Queues a write for the writer thread and waits until it is committed.
+    /// [`Self::write`] for a write whose answer says nothing more than that it was done.
+    fn write_done(&self, write: Write) -> BoxFuture<'static, Result<()>> {
+        let written = self.write(write);
+        Box::pin(async move { written.await.map(|_| ()) })
+    }
+
     fn write(&self, write: Write) -> BoxFuture<'static, Result<Written>> {
         let (reply, written) = oneshot::channel();
         let queued = match self.writer.queue.lock() {
@@ -538,8 +544,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, redb::Error> {
 
 impl Store for EmbeddedStore {
     fn create_activity<'a>(&'a self, activity: &'a Activity) -> BoxFuture<'a, Result<()>> {
-        let written = self.write(Write::CreateActivity(activity.clone()));
-        Box::pin(async move { written.await.map(|_| ()) })
+        self.write_done(Write::CreateActivity(activity.clone()))
     }
 
     fn get_activity<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Activity>>> {
@@ -637,8 +642,7 @@ impl Store for EmbeddedStore {
     }
 
     fn put_item<'a>(&'a self, id: &'a str, item: &'a Item) -> BoxFuture<'a, Result<()>> {
-        let written = self.write(Write::PutItem(id.to_owned(), item.clone()));
-        Box::pin(async move { written.await.map(|_| ()) })
+        self.write_done(Write::PutItem(id.to_owned(), item.clone()))
     }
 
     fn get_item<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>>> {

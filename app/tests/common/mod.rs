@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use metrics_app::store::{DynamoDbStore, EmbeddedStore, SharedStore};
 use metrics_app::{AppState, Settings, app};
@@ -66,6 +66,40 @@ pub fn router(store: SharedStore) -> Router {
     app(AppState::new(store, Settings::default()))
 }
 
+/// The router with default settings on a fresh embedded store (kept alive by the
+/// returned guard).
+pub fn embedded_router() -> (Router, tempfile::TempDir) {
+    let (store, dir) = embedded();
+    (router(store), dir)
+}
+
+/// The app served on a local port until `stop` is sent, then draining its requests for
+/// at most the `drain` it was started with.
+pub struct Served {
+    pub addr: std::net::SocketAddr,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<metrics_app::Result<()>>,
+}
+
+impl Served {
+    pub async fn start(app: Router, drain: std::time::Duration) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(metrics_app::server::serve(
+            listener,
+            app,
+            async move {
+                let _ = stopped.await;
+            },
+            drain,
+        ));
+        Served { addr, stop, task }
+    }
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
@@ -93,7 +127,21 @@ impl Reply {
 }
 
 pub async fn send(app: &Router, method: Method, uri: &str, body: Option<&str>) -> Reply {
+    send_with_token(app, method, uri, None, body).await
+}
+
+/// A JSON request with an optional Bearer token.
+pub async fn send_with_token(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Reply {
     let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
     if body.is_some() {
         request = request.header(header::CONTENT_TYPE, "application/json");
     }
@@ -146,6 +194,25 @@ pub async fn csrf(app: &Router) -> (String, String) {
         "forms carry the cookie's token"
     );
     (cookie, token)
+}
+
+/// Posts `form` to `uri` with only the headers given (besides its content type): a
+/// form as a client may send it, CSRF token or not.
+pub async fn post_form(
+    app: &Router,
+    uri: &str,
+    headers: &[(HeaderName, &str)],
+    form: impl Into<String>,
+) -> Reply {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    let request = request.body(Body::from(form.into())).expect("request");
+    reply(app, request).await
 }
 
 /// Posts a form the way a browser on the app's own page does: with its CSRF cookie and

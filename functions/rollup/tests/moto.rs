@@ -5,7 +5,7 @@
 use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use metrics_app_rollup::dynamodb;
 use metrics_app_rollup::{Dimension, Level};
 use metrics_app_rollup_function::{Config, handle};
@@ -68,6 +68,12 @@ fn record(
         "dynamodb": change,
         "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-11-20T00:00:00.000"
     })
+}
+
+/// Handles `records` as one batch, asserting that none of them failed.
+async fn handled_all(client: &Client, config: &Config, records: &[&Value], now: DateTime<Utc>) {
+    let response = handle(client, config, batch(records), now).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
 }
 
 fn batch(records: &[&Value]) -> Event {
@@ -136,31 +142,16 @@ async fn duplicate_and_retried_records_are_counted_once() {
     let delete_b = record(4, "REMOVE", &b, Some(&b), None);
     let now = Utc::now();
 
-    let first = handle(&client, &config, batch(&[&create_a, &create_b]), now).await;
-    assert!(first.batch_item_failures.is_empty(), "{first:?}");
+    handled_all(&client, &config, &[&create_a, &create_b], now).await;
     assert_eq!(
         day_cells(&client, &config, Dimension::Customer, day).await,
         vec![("Acme".into(), 2.0, 1), ("Globex".into(), 1.25, 1)]
     );
 
     // Lambda retries a batch from its first record: the first two arrive again.
-    let retried = handle(
-        &client,
-        &config,
-        batch(&[&create_a, &create_b, &move_a]),
-        now,
-    )
-    .await;
-    assert!(retried.batch_item_failures.is_empty(), "{retried:?}");
+    handled_all(&client, &config, &[&create_a, &create_b, &move_a], now).await;
     // And a record may be delivered twice within one batch.
-    let duplicated = handle(
-        &client,
-        &config,
-        batch(&[&move_a, &delete_b, &delete_b]),
-        now,
-    )
-    .await;
-    assert!(duplicated.batch_item_failures.is_empty(), "{duplicated:?}");
+    handled_all(&client, &config, &[&move_a, &delete_b, &delete_b], now).await;
 
     assert_eq!(
         day_cells(&client, &config, Dimension::Customer, day).await,
@@ -207,14 +198,13 @@ async fn records_that_are_not_counted_activities_change_nothing() {
             Some(&description_only),
         ),
     ];
-    let response = handle(
+    handled_all(
         &client,
         &config,
-        batch(&records.iter().collect::<Vec<_>>()),
+        &records.iter().collect::<Vec<_>>(),
         Utc::now(),
     )
     .await;
-    assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(
         day_cells(&client, &config, Dimension::Customer, day).await,
         vec![("Acme".into(), 1.0, 1)]

@@ -18,6 +18,18 @@ pub struct Owner {
     pub uid: String,
 }
 
+#[cfg(test)]
+impl Owner {
+    /// The MetricsApp `team/metrics`, with uid `uid-1`.
+    pub(crate) fn test() -> Owner {
+        Owner {
+            namespace: "team".into(),
+            name: "metrics".into(),
+            uid: "uid-1".into(),
+        }
+    }
+}
+
 /// The tags that mark a resource as `owner`'s.
 pub fn owner_tags(owner: &Owner) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -63,19 +75,11 @@ pub fn admit(tags: &BTreeMap<String, String>, owner: &Owner, adopt: bool) -> Adm
 mod tests {
     use super::*;
 
-    fn owner() -> Owner {
-        Owner {
-            namespace: "team".into(),
-            name: "metrics".into(),
-            uid: "uid-1".into(),
-        }
-    }
-
     #[test]
     fn a_table_tagged_with_our_uid_is_ours() {
         for adopt in [false, true] {
             assert_eq!(
-                admit(&owner_tags(&owner()), &owner(), adopt),
+                admit(&owner_tags(&Owner::test()), &Owner::test(), adopt),
                 Admission::Ours
             );
         }
@@ -83,25 +87,31 @@ mod tests {
 
     #[test]
     fn a_table_without_uid_tag_is_unowned_even_with_our_name() {
-        let mut tags = owner_tags(&owner());
+        let mut tags = owner_tags(&Owner::test());
         tags.remove(UID_TAG);
-        assert_eq!(admit(&tags, &owner(), false), Admission::Unowned);
-        assert_eq!(admit(&BTreeMap::new(), &owner(), false), Admission::Unowned);
+        assert_eq!(admit(&tags, &Owner::test(), false), Admission::Unowned);
+        assert_eq!(
+            admit(&BTreeMap::new(), &Owner::test(), false),
+            Admission::Unowned
+        );
     }
 
     #[test]
     fn a_resource_without_uid_tag_is_adopted_only_when_asked() {
-        assert_eq!(admit(&BTreeMap::new(), &owner(), true), Admission::Adopt);
+        assert_eq!(
+            admit(&BTreeMap::new(), &Owner::test(), true),
+            Admission::Adopt
+        );
     }
 
     #[test]
     fn a_table_of_another_uid_names_its_owner() {
-        let mut other = owner();
+        let mut other = Owner::test();
         other.uid = "uid-2".into();
         other.namespace = "other".into();
         for adopt in [false, true] {
             assert_eq!(
-                admit(&owner_tags(&other), &owner(), adopt),
+                admit(&owner_tags(&other), &Owner::test(), adopt),
                 Admission::Other("MetricsApp other/metrics (uid uid-2)".into())
             );
         }

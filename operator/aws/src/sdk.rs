@@ -56,6 +56,24 @@ impl Failed {
     }
 }
 
+/// The answer, or `None` when AWS answered that the resource does not exist
+/// (ResourceNotFoundException): for a read an absent resource, for a delete the
+/// outcome wanted (someone else deleted it meanwhile).
+pub(crate) fn if_found<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(SdkError::ServiceError(e)) if e.err().code() == Some("ResourceNotFoundException") => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A read: it changes nothing in AWS, so failing it says nothing about the resource.
 pub(crate) fn is_read(operation: &str) -> bool {
     ["Describe", "Get", "List", "Head"]

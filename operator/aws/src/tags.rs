@@ -107,18 +107,10 @@ pub fn validate(
 mod tests {
     use super::*;
 
-    fn owner() -> Owner {
-        Owner {
-            namespace: "team".into(),
-            name: "metrics".into(),
-            uid: "uid-1".into(),
-        }
-    }
-
     #[test]
     fn owner_tags_win_over_user_tags() {
         let tags = BTreeMap::from([("metricsapp.dev/uid".into(), "forged".into())]);
-        assert_eq!(wanted(&tags, &owner())["metricsapp.dev/uid"], "uid-1");
+        assert_eq!(wanted(&tags, &Owner::test())["metricsapp.dev/uid"], "uid-1");
     }
 
     fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -167,23 +159,23 @@ mod tests {
     fn what_aws_refuses_is_named() {
         let too_long = BTreeMap::from([("k".repeat(129), "v".into())]);
         assert!(
-            validate(&too_long, &owner(), "Lambda")
+            validate(&too_long, &Owner::test(), "Lambda")
                 .unwrap_err()
                 .contains("1 to 128")
         );
         let reserved = BTreeMap::from([("aws:x".into(), "v".into())]);
         assert!(
-            validate(&reserved, &owner(), "Lambda")
+            validate(&reserved, &Owner::test(), "Lambda")
                 .unwrap_err()
                 .contains("reserved")
         );
         let many: BTreeMap<String, String> =
             (0..48).map(|i| (format!("k{i}"), "v".to_owned())).collect();
-        let error = validate(&many, &owner(), "DynamoDB").unwrap_err();
+        let error = validate(&many, &Owner::test(), "DynamoDB").unwrap_err();
         assert!(
             error.contains("51 tags") && error.contains("DynamoDB"),
             "{error}"
         );
-        assert_eq!(validate(&BTreeMap::new(), &owner(), "Lambda"), Ok(()));
+        assert_eq!(validate(&BTreeMap::new(), &Owner::test(), "Lambda"), Ok(()));
     }
 }

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ProvisionedThroughput, TableStatus, Tag};
-use common::{client, on_demand, owner, unique};
+use common::{client, on_demand, owner, pass, table, unique};
 use metricsapp_aws::table::{
-    Billing, Capacity, Change, Deletion, DeletionPolicy, DesiredTable, Owner, TableRecord, delete,
-    reconcile,
+    Billing, Capacity, Change, Deletion, DeletionPolicy, DesiredTable, Owner, delete,
 };
 
 macro_rules! dynalite {
@@ -28,14 +27,9 @@ macro_rules! dynalite {
 }
 
 async fn status(client: &Client, name: &str) -> TableStatus {
-    client
-        .describe_table()
-        .table_name(name)
-        .send()
+    table(client, name)
         .await
-        .expect("DescribeTable")
-        .table()
-        .and_then(|t| t.table_status())
+        .table_status()
         .cloned()
         .expect("table status")
 }
@@ -83,14 +77,12 @@ async fn a_creating_table_is_waited_for_without_changes() {
         let name = unique("creating");
         let desired = on_demand(&name);
 
-        let created = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-            .await
-            .unwrap();
+        let created = pass(&client, &desired, &owner).await.unwrap();
         assert_eq!(created.changes, vec![Change::Created]);
         assert_eq!(created.status, "CREATING");
         assert!(!created.settled);
 
-        match reconcile(&client, &desired, &owner, false, &TableRecord::default()).await {
+        match pass(&client, &desired, &owner).await {
             Ok(waiting) if waiting.status == "CREATING" => {
                 assert_eq!(waiting.changes, vec![]);
                 assert!(!waiting.settled);
@@ -110,9 +102,7 @@ async fn a_creating_table_is_waited_for_without_changes() {
         tag_as_owned(&client, &name, &owner).await;
         // Once ACTIVE the pass reads point-in-time recovery, which dynalite lacks: a
         // clear, terminal error naming the call, never a silent skip.
-        let error = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-            .await
-            .unwrap_err();
+        let error = pass(&client, &desired, &owner).await.unwrap_err();
         assert_eq!(error.reason(), "UnsupportedOperation");
         assert!(error.is_terminal());
         assert!(
@@ -133,9 +123,7 @@ async fn an_updating_table_is_waited_for_without_changes() {
         billing: Billing::Provisioned(Capacity { read: 5, write: 5 }),
         ..on_demand(&name)
     };
-    reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    pass(&client, &desired, &owner).await.unwrap();
     wait_until_active(&client, &name).await;
     tag_as_owned(&client, &name, &owner).await;
 
@@ -158,7 +146,7 @@ async fn an_updating_table_is_waited_for_without_changes() {
 
         // dynalite refuses an UpdateTable on an UPDATING table, so an attempted revert
         // would surface here as an error.
-        match reconcile(&client, &desired, &owner, false, &TableRecord::default()).await {
+        match pass(&client, &desired, &owner).await {
             Ok(report) if report.status == "UPDATING" => {
                 assert_eq!(report.changes, vec![]);
                 assert!(!report.settled);
@@ -181,15 +169,7 @@ async fn deleting_a_table_that_is_not_active_waits() {
     let owner = owner();
     for attempt in 1..=ATTEMPTS {
         let name = unique("busydelete");
-        reconcile(
-            &client,
-            &on_demand(&name),
-            &owner,
-            false,
-            &TableRecord::default(),
-        )
-        .await
-        .unwrap();
+        pass(&client, &on_demand(&name), &owner).await.unwrap();
 
         match delete(&client, &name, &owner, DeletionPolicy::Delete, false).await {
             Err(error) if error.reason() == "TableBusy" => {

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     PointInTimeRecoverySpecification, ScalarAttributeType, StreamViewType, Tag,
 };
-use common::{arn, client, create_by_hand, exists, on_demand, owner, tags, unique};
+use common::{arn, client, create_by_hand, exists, on_demand, owner, pass, table, tags, unique};
 use metricsapp_aws::table::Error;
 use metricsapp_aws::table::{
     Billing, Capacity, Change, Deletion, DeletionPolicy, DesiredTable, Owner, StreamView,
@@ -71,12 +71,7 @@ fn remember(record: &mut TableRecord, report: &TableReport) {
 
 /// Everything a user can read about the table, to show a pass changed nothing.
 async fn snapshot(client: &Client, name: &str) -> String {
-    let table = client
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .expect("DescribeTable");
+    let table = table(client, name).await;
     let ttl = client
         .describe_time_to_live()
         .table_name(name)
@@ -91,7 +86,7 @@ async fn snapshot(client: &Client, name: &str) -> String {
         .expect("DescribeContinuousBackups");
     format!(
         "{:?}\n{:?}\n{:?}\n{:?}",
-        table.table(),
+        Some(table),
         ttl.time_to_live_description(),
         backups.continuous_backups_description(),
         tags(client, name).await
@@ -106,13 +101,7 @@ struct Described {
 }
 
 async fn describe(client: &Client, name: &str) -> Described {
-    let output = client
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .expect("DescribeTable");
-    let table = output.table().expect("table");
+    let table = table(client, name).await;
     let throughput = |t: Option<&aws_sdk_dynamodb::types::ProvisionedThroughputDescription>| {
         t.map(|t| {
             (
@@ -199,20 +188,12 @@ async fn creates_the_table_with_the_app_layout_and_owner_tags() {
         ..on_demand(&name)
     };
 
-    let report = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let report = pass(&client, &desired, &owner).await.unwrap();
     assert_eq!(report.changes, vec![Change::Created]);
     assert!(!report.settled, "TTL and PITR are only checked once ACTIVE");
     assert_eq!(report.arn, Some(arn(&client, &name).await));
 
-    let output = client
-        .describe_table()
-        .table_name(&name)
-        .send()
-        .await
-        .unwrap();
-    let table = output.table().unwrap();
+    let table = table(&client, &name).await;
     assert_eq!(table.key_schema(), metrics_app_table::key_schema());
     assert_eq!(table.global_secondary_indexes().len(), 1);
     assert_eq!(
@@ -233,9 +214,7 @@ async fn creates_the_table_with_the_app_layout_and_owner_tags() {
         ])
     );
 
-    let second = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let second = pass(&client, &desired, &owner).await.unwrap();
     assert_eq!(
         second,
         TableReport {
@@ -271,9 +250,7 @@ async fn a_settled_table_gets_no_write() {
     settle(&client, &desired, &owner).await;
 
     let before = snapshot(&client, &name).await;
-    let report = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let report = pass(&client, &desired, &owner).await.unwrap();
     let after = snapshot(&client, &name).await;
     assert_eq!(report.changes, vec![]);
     assert!(report.settled);
@@ -340,15 +317,7 @@ async fn switches_billing_mode_both_ways_and_changes_capacity() {
         BillingMode::PayPerRequest
     );
     // moto still reports the old throughput here; the next pass must not act on it.
-    let report = reconcile(
-        &client,
-        &on_demand(&name),
-        &owner,
-        false,
-        &TableRecord::default(),
-    )
-    .await
-    .unwrap();
+    let report = pass(&client, &on_demand(&name), &owner).await.unwrap();
     assert_eq!(report.changes, vec![]);
     assert!(report.settled);
 }
@@ -470,9 +439,7 @@ async fn changing_the_stream_view_first_turns_the_old_stream_off() {
         stream: Some(StreamView::KeysOnly),
         ..on_demand(&name)
     };
-    let report = reconcile(&client, &keys_only, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let report = pass(&client, &keys_only, &owner).await.unwrap();
     assert_eq!(
         report.changes,
         vec![Change::Stream {
@@ -499,17 +466,13 @@ async fn billing_and_stream_changes_take_one_pass_each() {
         stream: Some(StreamView::KeysOnly),
         ..on_demand(&name)
     };
-    let first = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let first = pass(&client, &desired, &owner).await.unwrap();
     assert_eq!(first.changes.len(), 1, "{:?}", first.changes);
     assert!(matches!(first.changes[0], Change::Billing { .. }));
     assert!(!first.settled);
     assert_eq!(describe(&client, &name).await.stream, None);
 
-    let second = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let second = pass(&client, &desired, &owner).await.unwrap();
     assert_eq!(
         second.changes,
         vec![Change::Stream {
@@ -517,9 +480,7 @@ async fn billing_and_stream_changes_take_one_pass_each() {
             to: Some(StreamView::KeysOnly)
         }]
     );
-    let third = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let third = pass(&client, &desired, &owner).await.unwrap();
     assert!(third.settled && third.changes.is_empty());
 }
 
@@ -702,14 +663,9 @@ async fn the_stream_arn_is_reported_while_the_stream_is_on() {
     let client = moto!("the_stream_arn_is_reported_while_the_stream_is_on");
     let owner = owner();
     let latest_stream_arn = |client: Client, name: String| async move {
-        client
-            .describe_table()
-            .table_name(name)
-            .send()
+        table(&client, &name)
             .await
-            .expect("DescribeTable")
-            .table()
-            .and_then(|t| t.latest_stream_arn())
+            .latest_stream_arn()
             .map(str::to_owned)
     };
 
@@ -719,18 +675,14 @@ async fn the_stream_arn_is_reported_while_the_stream_is_on() {
         stream: Some(StreamView::NewAndOldImages),
         ..on_demand(&name)
     };
-    let created = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let created = pass(&client, &desired, &owner).await.unwrap();
     let stream_arn = latest_stream_arn(client.clone(), name.clone())
         .await
         .expect("moto reports LatestStreamArn");
     assert!(stream_arn.contains("/stream/"), "{stream_arn}");
     assert_eq!(created.stream_arn.as_deref(), Some(stream_arn.as_str()));
     settle(&client, &desired, &owner).await;
-    let settled = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let settled = pass(&client, &desired, &owner).await.unwrap();
     assert!(settled.settled);
     assert_eq!(settled.stream_arn.as_deref(), Some(stream_arn.as_str()));
 
@@ -741,9 +693,7 @@ async fn the_stream_arn_is_reported_while_the_stream_is_on() {
         stream: Some(StreamView::KeysOnly),
         ..on_demand(&name)
     };
-    let enabled = reconcile(&client, &on, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let enabled = pass(&client, &on, &owner).await.unwrap();
     assert_eq!(
         enabled.changes,
         vec![Change::Stream {
@@ -757,29 +707,13 @@ async fn the_stream_arn_is_reported_while_the_stream_is_on() {
     assert_eq!(enabled.stream_arn.as_deref(), Some(stream_arn.as_str()));
 
     // Turned off: nothing to wire to, whatever AWS keeps reporting.
-    let disabled = reconcile(
-        &client,
-        &on_demand(&name),
-        &owner,
-        false,
-        &TableRecord::default(),
-    )
-    .await
-    .unwrap();
+    let disabled = pass(&client, &on_demand(&name), &owner).await.unwrap();
     assert!(matches!(
         disabled.changes[..],
         [Change::Stream { to: None, .. }]
     ));
     assert_eq!(disabled.stream_arn, None);
-    let next = reconcile(
-        &client,
-        &on_demand(&name),
-        &owner,
-        false,
-        &TableRecord::default(),
-    )
-    .await
-    .unwrap();
+    let next = pass(&client, &on_demand(&name), &owner).await.unwrap();
     assert_eq!(next.stream_arn, None);
 }
 
@@ -995,9 +929,7 @@ async fn an_unowned_table_is_adopted_when_asked() {
         Some(&owner.uid)
     );
     // Once adopted it is ours: no adopt flag needed any more.
-    let next = reconcile(&client, &desired, &owner, false, &TableRecord::default())
-        .await
-        .unwrap();
+    let next = pass(&client, &desired, &owner).await.unwrap();
     assert!(next.settled && next.changes.is_empty(), "{next:?}");
 }
 

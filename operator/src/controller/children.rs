@@ -25,6 +25,7 @@ use super::events::{publish, update_note};
 use super::{Context, key};
 use crate::crd::MetricsApp;
 use crate::resources::{self, drift};
+use crate::rollback::template_image;
 use crate::status::{AppState, Failure};
 use crate::{Error, MANAGER, Result};
 
@@ -571,17 +572,10 @@ fn cached_image(ctx: &Context, kind: &str, namespace: &str, name: &str) -> Optio
         return None;
     }
     let reference = ObjectRef::new(name).within(namespace);
-    ctx.caches.deployments.get(&reference).and_then(|d| {
-        d.spec
-            .as_ref()?
-            .template
-            .spec
-            .as_ref()?
-            .containers
-            .first()?
-            .image
-            .clone()
-    })
+    ctx.caches
+        .deployments
+        .get(&reference)
+        .and_then(|d| template_image(&d).map(str::to_owned))
 }
 
 /// A failed apply as the Available condition tells it: the API server's own message,

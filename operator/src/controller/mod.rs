@@ -828,16 +828,8 @@ mod tests {
         let full = serde_json::to_vec(&deployment).unwrap().len();
         prune_deployment(&mut deployment);
         let pruned = serde_json::to_vec(&deployment).unwrap().len();
-        let pod = deployment
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
         assert_eq!(
-            pod.containers[0].image.as_deref(),
+            crate::rollback::template_image(&deployment),
             Some("ghcr.io/metricsapp/metrics-app:1")
         );
         assert_eq!(deployment.metadata.generation, Some(3));

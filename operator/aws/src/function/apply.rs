@@ -21,6 +21,22 @@ use super::{
     MappingReport, Owner, StreamTrigger, UrlAuth,
 };
 use crate::fingerprint::one_read_or_full;
+use crate::sdk::if_found;
+
+/// What Lambda answered a write of the function with. CreateFunction,
+/// UpdateFunctionCode and UpdateFunctionConfiguration answer with the same fields, in
+/// three output types.
+macro_rules! sent_function {
+    ($output:expr) => {{
+        let output = $output;
+        Sent::Function {
+            arn: output.function_arn().map(str::to_owned),
+            state: output.state().map(|s| s.as_str().to_owned()),
+            last_update_status: output.last_update_status().map(|s| s.as_str().to_owned()),
+            code_sha256: output.code_sha256().map(str::to_owned),
+        }
+    }};
+}
 
 /// Brings the function one pass closer to `desired` and reports where it stands.
 ///
@@ -250,12 +266,9 @@ async fn send(
         Step::CreateMapping(trigger) => create_mapping(client, name, trigger).await,
         Step::UpdateMapping(update) => update_mapping(client, name, update).await,
         Step::DeleteMapping { uuid } => {
-            match client.delete_event_source_mapping().uuid(uuid).send().await {
-                Ok(_) => {}
-                // Deleted by someone else meanwhile: the outcome wanted.
-                Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
-                Err(e) => return Err(Error::from_sdk("DeleteEventSourceMapping", name, e)),
-            }
+            // Not found: deleted by someone else meanwhile, the outcome wanted.
+            if_found(client.delete_event_source_mapping().uuid(uuid).send().await)
+                .map_err(|e| Error::from_sdk("DeleteEventSourceMapping", name, e))?;
             Ok(Sent::MappingGone(uuid.clone()))
         }
         Step::Url { action, permission } => url(client, name, action, *permission).await,
@@ -281,12 +294,7 @@ async fn send(
                 .send()
                 .await
                 .map_err(|e| Error::from_sdk("UpdateFunctionCode", name, e))?;
-            Ok(Sent::Function {
-                arn: output.function_arn().map(str::to_owned),
-                state: output.state().map(|s| s.as_str().to_owned()),
-                last_update_status: output.last_update_status().map(|s| s.as_str().to_owned()),
-                code_sha256: output.code_sha256().map(str::to_owned),
-            })
+            Ok(sent_function!(output))
         }
         Step::UpdateConfiguration(update) => update_configuration(client, name, update).await,
     }
@@ -333,12 +341,7 @@ async fn create(
         .await
         .map_err(|e| Error::from_sdk("CreateFunction", name, e))?;
     tracing::info!(function = %name, "function created");
-    Ok(Sent::Function {
-        arn: output.function_arn().map(str::to_owned),
-        state: output.state().map(|s| s.as_str().to_owned()),
-        last_update_status: output.last_update_status().map(|s| s.as_str().to_owned()),
-        code_sha256: output.code_sha256().map(str::to_owned),
-    })
+    Ok(sent_function!(output))
 }
 
 async fn update_configuration(
@@ -358,12 +361,7 @@ async fn update_configuration(
         .send()
         .await
         .map_err(|e| Error::from_sdk("UpdateFunctionConfiguration", name, e))?;
-    Ok(Sent::Function {
-        arn: output.function_arn().map(str::to_owned),
-        state: output.state().map(|s| s.as_str().to_owned()),
-        last_update_status: output.last_update_status().map(|s| s.as_str().to_owned()),
-        code_sha256: output.code_sha256().map(str::to_owned),
-    })
+    Ok(sent_function!(output))
 }
 
 async fn create_mapping(
@@ -463,16 +461,14 @@ async fn url(
             Sent::Url(Some(output.function_url().to_owned()))
         }
         UrlAction::Delete => {
-            match client
-                .delete_function_url_config()
-                .function_name(name)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
-                Err(e) => return Err(Error::from_sdk("DeleteFunctionUrlConfig", name, e)),
-            }
+            if_found(
+                client
+                    .delete_function_url_config()
+                    .function_name(name)
+                    .send()
+                    .await,
+            )
+            .map_err(|e| Error::from_sdk("DeleteFunctionUrlConfig", name, e))?;
             Sent::Url(None)
         }
         UrlAction::Keep => Sent::Nothing,
@@ -510,18 +506,15 @@ async fn url(
         }
         Some(UrlPermission::Revoke) => {
             for sid in PUBLIC_URL_STATEMENTS {
-                match client
-                    .remove_permission()
-                    .function_name(name)
-                    .statement_id(sid)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-                    }
-                    Err(e) => return Err(Error::from_sdk("RemovePermission", name, e)),
-                }
+                if_found(
+                    client
+                        .remove_permission()
+                        .function_name(name)
+                        .statement_id(sid)
+                        .send()
+                        .await,
+                )
+                .map_err(|e| Error::from_sdk("RemovePermission", name, e))?;
             }
         }
     }

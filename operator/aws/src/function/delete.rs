@@ -4,11 +4,11 @@
 //! function with its URL configuration and resource policy.
 
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::error::SdkError;
 
 use super::describe::{Read, describe};
 use super::{Deletion, DeletionPolicy, Error, Owner};
 use crate::owner::{Admission, admit};
+use crate::sdk::if_found;
 
 /// Applies `policy` to the function `name` of the MetricsApp `owner`.
 ///
@@ -36,24 +36,19 @@ pub async fn delete(
         }
     }
     for mapping in function.mappings.iter().filter(|m| m.state != "Deleting") {
-        match client
-            .delete_event_source_mapping()
-            .uuid(&mapping.uuid)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
-            Err(e) => return Err(Error::from_sdk("DeleteEventSourceMapping", name, e)),
-        }
+        if_found(
+            client
+                .delete_event_source_mapping()
+                .uuid(&mapping.uuid)
+                .send()
+                .await,
+        )
+        .map_err(|e| Error::from_sdk("DeleteEventSourceMapping", name, e))?;
         tracing::info!(function = %name, mapping = %mapping.uuid, "stream trigger deleted");
     }
-    match client.delete_function().function_name(name).send().await {
-        Ok(_) => {}
-        // Deleted by someone else since GetFunction: the outcome the user asked for.
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
-        Err(e) => return Err(Error::from_sdk("DeleteFunction", name, e)),
-    }
+    // Not found: deleted by someone else since GetFunction, the outcome the user asked for.
+    if_found(client.delete_function().function_name(name).send().await)
+        .map_err(|e| Error::from_sdk("DeleteFunction", name, e))?;
     tracing::info!(function = %name, "function deleted");
     Ok(Deletion::Deleted)
 }

@@ -18,6 +18,7 @@ use super::actual::{
     ActualFunction, ActualMapping, ActualUrl, CodeObject, FunctionState, UpdateStatus,
 };
 use super::{Architecture, Code, Error, UrlAuth};
+use crate::sdk::if_found;
 
 /// The statement ids of the resource-policy statements that make a NONE-auth URL
 /// public: since October 2025 Lambda wants both `lambda:InvokeFunctionUrl` and
@@ -64,11 +65,10 @@ pub async fn get_function(
     client: &aws_sdk_lambda::Client,
     name: &str,
 ) -> Result<Option<ActualFunction>, Error> {
-    match client.get_function().function_name(name).send().await {
-        Ok(output) => from_output(name, &output).map(Some),
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
-        Err(e) => Err(Error::from_sdk("GetFunction", name, e)),
-    }
+    if_found(client.get_function().function_name(name).send().await)
+        .map_err(|e| Error::from_sdk("GetFunction", name, e))?
+        .map(|output| from_output(name, &output))
+        .transpose()
 }
 
 /// The parts of an [`ActualFunction`] that GetFunction tells; mappings and URL are
@@ -194,19 +194,15 @@ async fn url(client: &aws_sdk_lambda::Client, name: &str) -> Result<Option<Actua
         client.get_function_url_config().function_name(name).send(),
         client.get_policy().function_name(name).send(),
     );
-    let config = match config {
-        Ok(config) => config,
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-            return Ok(None);
-        }
-        Err(e) => return Err(Error::from_sdk("GetFunctionUrlConfig", name, e)),
+    let Some(config) =
+        if_found(config).map_err(|e| Error::from_sdk("GetFunctionUrlConfig", name, e))?
+    else {
+        return Ok(None);
     };
-    let policy = match policy {
-        Ok(output) => output.policy().map(str::to_owned),
-        // A function without any resource policy.
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => None,
-        Err(e) => return Err(Error::from_sdk("GetPolicy", name, e)),
-    };
+    // Not found: a function without any resource policy.
+    let policy = if_found(policy)
+        .map_err(|e| Error::from_sdk("GetPolicy", name, e))?
+        .and_then(|output| output.policy().map(str::to_owned));
     Ok(Some(ActualUrl {
         url: config.function_url().to_owned(),
         auth_type: match config.auth_type() {

@@ -868,14 +868,6 @@ mod tests {
         "arn:aws:dynamodb:us-east-1:123456789012:table/team-metrics/stream/2025-01-01T00:00:00.000";
     const ROLE: &str = "arn:aws:iam::123456789012:role/rollup";
 
-    fn owner() -> Owner {
-        Owner {
-            namespace: "team".into(),
-            name: "metrics".into(),
-            uid: "uid-1".into(),
-        }
-    }
-
     fn desired() -> DesiredFunction {
         DesiredFunction {
             name: "team-metrics-rollup".into(),
@@ -932,7 +924,7 @@ mod tests {
             env: BTreeMap::from([("TABLE".into(), "team-metrics".into())]),
             role_arn: Some(ROLE.into()),
             reserved_concurrency: None,
-            tags: owner_tags(&owner()),
+            tags: owner_tags(&Owner::test()),
             mappings: Vec::new(),
             url: None,
         }
@@ -973,7 +965,7 @@ mod tests {
             Some(actual),
             Some(&object()),
             &recorded(),
-            &owner(),
+            &Owner::test(),
             false,
         )
     }
@@ -1015,11 +1007,11 @@ mod tests {
             None,
             Some(&object()),
             &FunctionRecord::default(),
-            &owner(),
+            &Owner::test(),
             false,
         )
         .unwrap();
-        let mut tags = owner_tags(&owner());
+        let mut tags = owner_tags(&Owner::test());
         tags.insert("team".into(), "data".into());
         assert_eq!(plan.steps, vec![Step::Create { tags }]);
         assert_eq!(plan.code_source.as_deref(), Some("etag:one"));
@@ -1037,7 +1029,7 @@ mod tests {
             Some(&actual()),
             Some(&new),
             &recorded(),
-            &owner(),
+            &Owner::test(),
             false,
         )
         .unwrap();
@@ -1060,7 +1052,7 @@ mod tests {
             Some(&actual()),
             Some(&object()),
             &FunctionRecord::default(),
-            &owner(),
+            &Owner::test(),
             false,
         )
         .unwrap();
@@ -1102,7 +1094,7 @@ mod tests {
             Some(&actual()),
             Some(&new),
             &recorded(),
-            &owner(),
+            &Owner::test(),
             false,
         )
         .unwrap_err();
@@ -1172,7 +1164,15 @@ mod tests {
         image.image_uri = Some("123.dkr.ecr.us-east-1.amazonaws.com/rollup:1".into());
         image.runtime = None;
         image.handler = None;
-        let plan = plan(&want, Some(&image), None, &recorded(), &owner(), false).unwrap();
+        let plan = plan(
+            &want,
+            Some(&image),
+            None,
+            &recorded(),
+            &Owner::test(),
+            false,
+        )
+        .unwrap();
         assert_eq!(
             plan.steps[0].change(),
             Change::CodeUpdated {
@@ -1254,7 +1254,7 @@ mod tests {
             Some(&actual()),
             Some(&new),
             &recorded(),
-            &owner(),
+            &Owner::test(),
             false,
         )
         .unwrap();
@@ -1282,7 +1282,15 @@ mod tests {
             source: "etag:two".into(),
             sha256: None,
         };
-        let plan = plan(&want, Some(&busy), Some(&new), &recorded(), &owner(), false).unwrap();
+        let plan = plan(
+            &want,
+            Some(&busy),
+            Some(&new),
+            &recorded(),
+            &Owner::test(),
+            false,
+        )
+        .unwrap();
         assert_eq!(plan.steps, vec![]);
         assert_eq!(plan.later.len(), 3, "{:?}", plan.later);
         assert_eq!(
@@ -1380,14 +1388,14 @@ mod tests {
             Some(&unowned),
             Some(&object()),
             &recorded(),
-            &owner(),
+            &Owner::test(),
             true,
         )
         .unwrap();
         assert_eq!(
             plan.steps,
             vec![Step::Adopt {
-                tags: owner_tags(&owner())
+                tags: owner_tags(&Owner::test())
             }],
             "the tags someone else set are kept"
         );
@@ -1395,7 +1403,7 @@ mod tests {
 
     #[test]
     fn a_function_of_another_app_is_a_conflict_naming_it_even_with_adopt() {
-        let mut other = owner();
+        let mut other = Owner::test();
         other.uid = "uid-2".into();
         other.namespace = "other".into();
         let mut theirs = actual();
@@ -1405,7 +1413,7 @@ mod tests {
             Some(&theirs),
             Some(&object()),
             &recorded(),
-            &owner(),
+            &Owner::test(),
             true,
         )
         .unwrap_err();
@@ -1437,7 +1445,7 @@ mod tests {
             Some(&function),
             Some(&object()),
             &record,
-            &owner(),
+            &Owner::test(),
             false,
         )
         .unwrap();
@@ -1482,7 +1490,7 @@ mod tests {
             Some(&function),
             Some(&object()),
             &record,
-            &owner(),
+            &Owner::test(),
             false,
         )
         .unwrap();
@@ -1512,7 +1520,7 @@ mod tests {
             Some(&busy),
             Some(&object()),
             &record,
-            &owner(),
+            &Owner::test(),
             false,
         )
         .unwrap();
@@ -1831,7 +1839,7 @@ mod tests {
             env: BTreeMap::from([("AWS_REGION".into(), "eu-west-1".into())]),
             ..desired()
         };
-        let error = validate(&reserved, &owner()).unwrap_err();
+        let error = validate(&reserved, &Owner::test()).unwrap_err();
         assert!(error.is_terminal());
         assert_eq!(error.reason(), "InvalidFunctionSpec");
         assert_eq!(
@@ -1845,7 +1853,7 @@ mod tests {
             ]),
             ..desired()
         };
-        assert!(validate(&wrapper, &owner()).is_ok());
+        assert!(validate(&wrapper, &Owner::test()).is_ok());
 
         let problems = [
             (
@@ -1942,9 +1950,9 @@ mod tests {
             ),
         ];
         for (spec, text) in problems {
-            let error = validate(&spec, &owner()).unwrap_err();
+            let error = validate(&spec, &Owner::test()).unwrap_err();
             assert!(error.to_string().contains(text), "{error} lacks {text}");
         }
-        assert!(validate(&desired(), &owner()).is_ok());
+        assert!(validate(&desired(), &Owner::test()).is_ok());
     }
 }

@@ -4,7 +4,6 @@
 use std::time::SystemTime;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{BackupStatus, BackupTypeFilter};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
@@ -13,6 +12,7 @@ use super::actual::ActualTable;
 use super::describe::{Read, describe};
 use super::{Deletion, DeletionPolicy, Error, Owner};
 use crate::owner::{Admission, admit};
+use crate::sdk::if_found;
 
 /// AWS's limit on a backup name.
 const MAX_BACKUP_NAME: usize = 255;
@@ -64,12 +64,9 @@ pub async fn delete(
     } else {
         None
     };
-    match client.delete_table().table_name(name).send().await {
-        Ok(_) => {}
-        // Deleted by someone else since DescribeTable: the outcome the user asked for.
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {}
-        Err(e) => return Err(Error::from_sdk("DeleteTable", name, e)),
-    }
+    // Not found: deleted by someone else since DescribeTable, the outcome the user asked for.
+    if_found(client.delete_table().table_name(name).send().await)
+        .map_err(|e| Error::from_sdk("DeleteTable", name, e))?;
     tracing::info!(table = %name, backup = ?backup_arn, "table deleted");
     Ok(Deletion::Deleted { backup_arn })
 }

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     BillingMode, IndexStatus, PointInTimeRecoveryStatus, ProvisionedThroughputDescription,
     StreamViewType, TableDescription, TimeToLiveDescription, TimeToLiveStatus,
@@ -16,6 +15,7 @@ use aws_sdk_dynamodb::types::{
 use super::actual::{ActualTable, IndexLayout, Layout, TableStatus, TimeToLive};
 use super::layout::keys;
 use super::{Billing, Capacity, Error, StreamView};
+use crate::sdk::if_found;
 
 /// Which parts of the table to read besides DescribeTable and its tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +67,10 @@ pub async fn describe(
 /// What DescribeTable alone tells of the table named `name` (tags, TTL and
 /// point-in-time recovery left unread), or `None` when it does not exist.
 pub async fn describe_table(client: &Client, name: &str) -> Result<Option<ActualTable>, Error> {
-    let output = match client.describe_table().table_name(name).send().await {
-        Ok(output) => output,
-        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-            return Ok(None);
-        }
-        Err(e) => return Err(Error::from_sdk("DescribeTable", name, e)),
+    let Some(output) = if_found(client.describe_table().table_name(name).send().await)
+        .map_err(|e| Error::from_sdk("DescribeTable", name, e))?
+    else {
+        return Ok(None);
     };
     let description = output.table().ok_or_else(|| Error::UnexpectedResponse {
         operation: "DescribeTable",

@@ -504,14 +504,6 @@ fn describe_billing(billing: Billing, indexes: &[(String, Option<Capacity>)]) ->
 mod tests {
     use super::*;
 
-    fn owner() -> Owner {
-        Owner {
-            namespace: "team".into(),
-            name: "metrics".into(),
-            uid: "uid-1".into(),
-        }
-    }
-
     fn desired() -> DesiredTable {
         DesiredTable {
             name: "team-metrics".into(),
@@ -538,7 +530,7 @@ mod tests {
             stream_arn: None,
             time_to_live: Some(TimeToLive::Disabled),
             point_in_time_recovery: Some(false),
-            tags: owner_tags(&owner()),
+            tags: owner_tags(&Owner::test()),
         }
     }
 
@@ -557,7 +549,7 @@ mod tests {
     #[test]
     fn a_matching_table_needs_nothing() {
         assert_eq!(
-            settings(&desired(), &actual(), &owner(), &BTreeSet::new()),
+            settings(&desired(), &actual(), &Owner::test(), &BTreeSet::new()),
             vec![]
         );
         assert!(waiting_on(&desired(), &actual()).is_empty());
@@ -569,7 +561,7 @@ mod tests {
             billing: provisioned(5, 5),
             ..desired()
         };
-        let steps = settings(&want, &actual(), &owner(), &BTreeSet::new());
+        let steps = settings(&want, &actual(), &Owner::test(), &BTreeSet::new());
         let capacity = Capacity { read: 5, write: 5 };
         assert_eq!(
             steps,
@@ -593,7 +585,7 @@ mod tests {
         let steps = settings(
             &desired(),
             &with_provisioned(actual(), 5, 5),
-            &owner(),
+            &Owner::test(),
             &BTreeSet::new(),
         );
         let [Step::Billing(update)] = steps.as_slice() else {
@@ -616,7 +608,7 @@ mod tests {
             "by_collection".into(),
             Some(Capacity { read: 10, write: 5 }),
         );
-        let steps = settings(&want, &table, &owner(), &BTreeSet::new());
+        let steps = settings(&want, &table, &Owner::test(), &BTreeSet::new());
         let [Step::Billing(update)] = steps.as_slice() else {
             panic!("expected one billing step, got {steps:?}");
         };
@@ -639,7 +631,7 @@ mod tests {
         table
             .index_capacity
             .insert("by_collection".into(), Some(Capacity { read: 1, write: 1 }));
-        let steps = settings(&want, &table, &owner(), &BTreeSet::new());
+        let steps = settings(&want, &table, &Owner::test(), &BTreeSet::new());
         let [Step::Billing(update)] = steps.as_slice() else {
             panic!("expected one billing step, got {steps:?}");
         };
@@ -660,7 +652,7 @@ mod tests {
             settings(
                 &want,
                 &with_provisioned(actual(), 5, 5),
-                &owner(),
+                &Owner::test(),
                 &BTreeSet::new()
             ),
             vec![]
@@ -674,7 +666,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            settings(&on, &actual(), &owner(), &BTreeSet::new()),
+            settings(&on, &actual(), &Owner::test(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: None,
                 to: Some(StreamView::NewImage)
@@ -684,7 +676,7 @@ mod tests {
         let mut streaming = actual();
         streaming.stream = Some(StreamView::NewImage);
         assert_eq!(
-            settings(&desired(), &streaming, &owner(), &BTreeSet::new()),
+            settings(&desired(), &streaming, &Owner::test(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: Some(StreamView::NewImage),
                 to: None
@@ -696,7 +688,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            settings(&keys, &streaming, &owner(), &BTreeSet::new()),
+            settings(&keys, &streaming, &Owner::test(), &BTreeSet::new()),
             vec![Step::Stream {
                 from: Some(StreamView::NewImage),
                 to: None
@@ -704,7 +696,7 @@ mod tests {
             "first pass disables the old view"
         );
         assert_eq!(
-            settings(&on, &streaming, &owner(), &BTreeSet::new()),
+            settings(&on, &streaming, &Owner::test(), &BTreeSet::new()),
             vec![]
         );
     }
@@ -716,7 +708,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            settings(&on, &actual(), &owner(), &BTreeSet::new()),
+            settings(&on, &actual(), &Owner::test(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: None,
                 to: Some("expires".into())
@@ -725,9 +717,12 @@ mod tests {
 
         let mut enabled = actual();
         enabled.time_to_live = Some(TimeToLive::Enabled("expires".into()));
-        assert_eq!(settings(&on, &enabled, &owner(), &BTreeSet::new()), vec![]);
         assert_eq!(
-            settings(&desired(), &enabled, &owner(), &BTreeSet::new()),
+            settings(&on, &enabled, &Owner::test(), &BTreeSet::new()),
+            vec![]
+        );
+        assert_eq!(
+            settings(&desired(), &enabled, &Owner::test(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: Some("expires".into()),
                 to: None
@@ -739,7 +734,7 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            settings(&moved, &enabled, &owner(), &BTreeSet::new()),
+            settings(&moved, &enabled, &Owner::test(), &BTreeSet::new()),
             vec![Step::TimeToLive {
                 from: Some("expires".into()),
                 to: None
@@ -757,7 +752,7 @@ mod tests {
         let mut disabling = actual();
         disabling.time_to_live = Some(TimeToLive::Disabling("expires".into()));
         assert_eq!(
-            settings(&moved, &disabling, &owner(), &BTreeSet::new()),
+            settings(&moved, &disabling, &Owner::test(), &BTreeSet::new()),
             vec![]
         );
         assert_eq!(
@@ -769,7 +764,7 @@ mod tests {
         let mut enabling = actual();
         enabling.time_to_live = Some(TimeToLive::Enabling("deadline".into()));
         assert_eq!(
-            settings(&moved, &enabling, &owner(), &BTreeSet::new()),
+            settings(&moved, &enabling, &Owner::test(), &BTreeSet::new()),
             vec![]
         );
         assert!(waiting_on(&moved, &enabling).is_empty());
@@ -782,13 +777,13 @@ mod tests {
             ..desired()
         };
         assert_eq!(
-            settings(&on, &actual(), &owner(), &BTreeSet::new()),
+            settings(&on, &actual(), &Owner::test(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: true }]
         );
         let mut enabled = actual();
         enabled.point_in_time_recovery = Some(true);
         assert_eq!(
-            settings(&desired(), &enabled, &owner(), &BTreeSet::new()),
+            settings(&desired(), &enabled, &Owner::test(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: false }]
         );
     }
@@ -814,7 +809,7 @@ mod tests {
             .insert("aws:cloudformation:stack-name".into(), "s".into());
         let managed = keys(&["team", "old", "aws:cloudformation:stack-name"]);
         assert_eq!(
-            settings(&want, &table, &owner(), &managed),
+            settings(&want, &table, &Owner::test(), &managed),
             vec![Step::Tags {
                 set: BTreeMap::from([
                     ("cost-center".into(), "42".into()),
@@ -832,7 +827,7 @@ mod tests {
         table.tags.insert("aws-backup:plan".into(), "daily".into());
         table.tags.insert("CostCenter".into(), "1234".into());
         assert_eq!(
-            settings(&desired(), &table, &owner(), &keys(&["team"])),
+            settings(&desired(), &table, &Owner::test(), &keys(&["team"])),
             vec![]
         );
     }
@@ -843,7 +838,7 @@ mod tests {
         table.tags.insert("team".into(), "data".into());
         table.tags.insert("CostCenter".into(), "1234".into());
         assert_eq!(
-            settings(&desired(), &table, &owner(), &keys(&["team"])),
+            settings(&desired(), &table, &Owner::test(), &keys(&["team"])),
             vec![Step::Tags {
                 set: BTreeMap::new(),
                 removed: vec!["team".into()],
@@ -860,7 +855,7 @@ mod tests {
         let mut table = actual();
         table.tags.insert("CostCenter".into(), "1234".into());
         assert_eq!(
-            settings(&want, &table, &owner(), &BTreeSet::new()),
+            settings(&want, &table, &Owner::test(), &BTreeSet::new()),
             vec![Step::Tags {
                 set: BTreeMap::from([("CostCenter".into(), "99".into())]),
                 removed: vec![],
@@ -878,7 +873,7 @@ mod tests {
             .tags
             .insert("metricsapp.dev/namespace".into(), "spoofed".into());
         assert_eq!(
-            settings(&desired(), &table, &owner(), &BTreeSet::new()),
+            settings(&desired(), &table, &Owner::test(), &BTreeSet::new()),
             vec![Step::Tags {
                 set: BTreeMap::from([
                     ("metricsapp.dev/namespace".into(), "team".into()),
@@ -889,7 +884,7 @@ mod tests {
         );
         let managed = keys(&["metricsapp.dev/uid", "metricsapp.dev/name"]);
         assert_eq!(
-            settings(&desired(), &actual(), &owner(), &managed),
+            settings(&desired(), &actual(), &Owner::test(), &managed),
             vec![],
             "owner tags are wanted, so recorded or not they are never removed"
         );
@@ -968,7 +963,7 @@ mod tests {
         let mut table = actual();
         table.tags.remove("metricsapp.dev/namespace");
         assert_eq!(
-            settings(&want, &table, &owner(), &BTreeSet::new()),
+            settings(&want, &table, &Owner::test(), &BTreeSet::new()),
             vec![Step::Tags {
                 set: BTreeMap::from([("metricsapp.dev/namespace".into(), "team".into())]),
                 removed: vec![],
@@ -987,7 +982,7 @@ mod tests {
             let mut table = actual();
             table.status = status.into();
             assert_eq!(
-                settings(&want, &table, &owner(), &BTreeSet::new()),
+                settings(&want, &table, &Owner::test(), &BTreeSet::new()),
                 vec![],
                 "{status}"
             );
@@ -1008,7 +1003,7 @@ mod tests {
         let mut table = actual();
         table.busy_indexes = vec!["by_collection".into()];
         assert_eq!(
-            settings(&want, &table, &owner(), &BTreeSet::new()),
+            settings(&want, &table, &Owner::test(), &BTreeSet::new()),
             vec![Step::PointInTimeRecovery { to: true }]
         );
         assert_eq!(
@@ -1027,7 +1022,7 @@ mod tests {
             tags: BTreeMap::from([("team".into(), "data".into())]),
             ..desired()
         };
-        let steps = settings(&want, &actual(), &owner(), &BTreeSet::new());
+        let steps = settings(&want, &actual(), &Owner::test(), &BTreeSet::new());
         let kinds: Vec<&str> = steps
             .iter()
             .map(|step| match step {
@@ -1060,8 +1055,8 @@ mod tests {
             tags: BTreeMap::from([("team".into(), "data".into())]),
             ..desired()
         };
-        let plan = plan(&want, None, &owner(), false, &TableRecord::default()).unwrap();
-        let mut tags = owner_tags(&owner());
+        let plan = plan(&want, None, &Owner::test(), false, &TableRecord::default()).unwrap();
+        let mut tags = owner_tags(&Owner::test());
         tags.insert("team".into(), "data".into());
         assert_eq!(plan.steps, vec![Step::Create { tags }]);
         assert!(plan.later.is_empty() && plan.waiting.is_empty());
@@ -1073,7 +1068,7 @@ mod tests {
 
     #[test]
     fn an_absent_table_that_was_ours_is_lost_in_the_plan() {
-        let error = plan(&desired(), None, &owner(), true, &recorded()).unwrap_err();
+        let error = plan(&desired(), None, &Owner::test(), true, &recorded()).unwrap_err();
         assert_eq!(error.reason(), "TableLost");
     }
 
@@ -1082,7 +1077,7 @@ mod tests {
         for adopt in [false, true] {
             let mut table = unowned();
             table.status = "CREATING".into();
-            let plan = plan(&desired(), Some(&table), &owner(), adopt, &recorded()).unwrap();
+            let plan = plan(&desired(), Some(&table), &Owner::test(), adopt, &recorded()).unwrap();
             assert_eq!(
                 plan,
                 Plan {
@@ -1102,12 +1097,12 @@ mod tests {
             tags: BTreeMap::from([("team".into(), "data".into())]),
             ..desired()
         };
-        let plan = plan(&want, Some(&unowned()), &owner(), true, &recorded()).unwrap();
+        let plan = plan(&want, Some(&unowned()), &Owner::test(), true, &recorded()).unwrap();
         assert_eq!(
             plan.steps,
             vec![
                 Step::Adopt {
-                    tags: owner_tags(&owner())
+                    tags: owner_tags(&Owner::test())
                 },
                 Step::Tags {
                     set: BTreeMap::from([("team".into(), "data".into())]),
@@ -1121,7 +1116,14 @@ mod tests {
 
     #[test]
     fn an_unowned_table_without_adopt_is_a_conflict() {
-        let error = plan(&desired(), Some(&unowned()), &owner(), false, &recorded()).unwrap_err();
+        let error = plan(
+            &desired(),
+            Some(&unowned()),
+            &Owner::test(),
+            false,
+            &recorded(),
+        )
+        .unwrap_err();
         assert_eq!(error.reason(), "TableConflict");
         assert!(error.is_terminal());
         assert!(error.to_string().contains("adopt: true"), "{error}");
@@ -1132,11 +1134,11 @@ mod tests {
         let other = Owner {
             namespace: "other".into(),
             uid: "uid-2".into(),
-            ..owner()
+            ..Owner::test()
         };
         let mut table = actual();
         table.tags = owner_tags(&other);
-        let error = plan(&desired(), Some(&table), &owner(), true, &recorded()).unwrap_err();
+        let error = plan(&desired(), Some(&table), &Owner::test(), true, &recorded()).unwrap_err();
         assert_eq!(error.reason(), "TableConflict");
         assert!(
             error
@@ -1150,7 +1152,7 @@ mod tests {
     fn a_table_with_another_key_layout_is_incompatible() {
         let mut table = actual();
         table.layout.key_schema = vec![("id".into(), "HASH".into())];
-        let error = plan(&desired(), Some(&table), &owner(), false, &recorded()).unwrap_err();
+        let error = plan(&desired(), Some(&table), &Owner::test(), false, &recorded()).unwrap_err();
         assert_eq!(error.reason(), "IncompatibleTable");
         assert!(error.is_terminal());
         assert!(error.to_string().contains("primary key"), "{error}");
@@ -1164,7 +1166,7 @@ mod tests {
             stream: Some(StreamView::NewImage),
             ..desired()
         };
-        let plan = plan(&want, Some(&actual()), &owner(), false, &recorded()).unwrap();
+        let plan = plan(&want, Some(&actual()), &Owner::test(), false, &recorded()).unwrap();
         let capacity = Capacity { read: 5, write: 5 };
         assert_eq!(
             plan.steps,
@@ -1192,7 +1194,14 @@ mod tests {
 
     #[test]
     fn a_matching_table_of_ours_is_settled() {
-        let plan = plan(&desired(), Some(&actual()), &owner(), false, &recorded()).unwrap();
+        let plan = plan(
+            &desired(),
+            Some(&actual()),
+            &Owner::test(),
+            false,
+            &recorded(),
+        )
+        .unwrap();
         assert!(plan.is_settled(), "{plan:?}");
     }
 
@@ -1202,7 +1211,7 @@ mod tests {
             name: "a b".into(),
             ..desired()
         };
-        let error = validate(&bad_name, &owner()).unwrap_err();
+        let error = validate(&bad_name, &Owner::test()).unwrap_err();
         assert!(error.is_terminal());
         assert_eq!(error.reason(), "InvalidTableSpec");
         assert!(error.to_string().contains("table name `a b`"), "{error}");
@@ -1212,7 +1221,7 @@ mod tests {
             ..desired()
         };
         assert!(
-            validate(&zero, &owner())
+            validate(&zero, &Owner::test())
                 .unwrap_err()
                 .to_string()
                 .contains("at least 1")
@@ -1223,7 +1232,7 @@ mod tests {
             ..desired()
         };
         assert!(
-            validate(&reserved, &owner())
+            validate(&reserved, &Owner::test())
                 .unwrap_err()
                 .to_string()
                 .contains("reserved")
@@ -1234,11 +1243,11 @@ mod tests {
             ..desired()
         };
         assert!(
-            validate(&many, &owner())
+            validate(&many, &Owner::test())
                 .unwrap_err()
                 .to_string()
                 .contains("51 tags")
         );
-        assert!(validate(&desired(), &owner()).is_ok());
+        assert!(validate(&desired(), &Owner::test()).is_ok());
     }
 }

@@ -8,7 +8,8 @@ pub mod lambda;
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use metricsapp_aws::table::{Billing, DesiredTable, Owner};
+use aws_sdk_dynamodb::types::TableDescription;
+use metricsapp_aws::table::{Billing, DesiredTable, Error, Owner, TableRecord, TableReport};
 
 /// A DynamoDB client for the endpoint in `variable` (`MOTO_ENDPOINT` or
 /// `DYNALITE_ENDPOINT`). Without it the test is skipped loudly, or fails when
@@ -58,7 +59,18 @@ pub async fn tags(client: &Client, name: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub async fn arn(client: &Client, name: &str) -> String {
+/// One pass of `reconcile` for `desired`, without adoption and with nothing recorded
+/// yet: what the controller does for a new MetricsApp.
+pub async fn pass(
+    client: &Client,
+    desired: &DesiredTable,
+    owner: &Owner,
+) -> Result<TableReport, Error> {
+    metricsapp_aws::table::reconcile(client, desired, owner, false, &TableRecord::default()).await
+}
+
+/// The table as DescribeTable shows it.
+pub async fn table(client: &Client, name: &str) -> TableDescription {
     client
         .describe_table()
         .table_name(name)
@@ -66,7 +78,14 @@ pub async fn arn(client: &Client, name: &str) -> String {
         .await
         .expect("DescribeTable")
         .table()
-        .and_then(|t| t.table_arn())
+        .cloned()
+        .expect("table")
+}
+
+pub async fn arn(client: &Client, name: &str) -> String {
+    table(client, name)
+        .await
+        .table_arn()
         .expect("table ARN")
         .to_owned()
 }
