@@ -14,8 +14,9 @@ use super::actual::ActualFunction;
 use super::describe::{PUBLIC_URL_STATEMENTS, Read, code_object, describe, get_function};
 use super::plan::{
     ConfigurationUpdate, MappingUpdate, Step, UrlAction, UrlPermission, check_deployed_code,
-    fingerprint, plan, validate,
+    fingerprint, plan,
 };
+use super::validate::validate;
 use super::{
     Architecture, Code, DesiredFunction, Error, FunctionRecord, FunctionReport, FunctionUrl,
     MappingReport, Owner, StreamTrigger, UrlAuth,

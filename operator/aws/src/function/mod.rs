@@ -18,6 +18,7 @@ mod delete;
 mod describe;
 mod error;
 mod plan;
+mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,8 +32,9 @@ pub use delete::delete;
 pub use error::{AwsError, Error};
 pub use plan::{
     ConfigurationUpdate, MappingUpdate, Plan, Step, UrlAction, UrlPermission, check_deployed_code,
-    plan, validate, waiting_on,
+    plan, waiting_on,
 };
+pub use validate::validate;
 
 /// The function a MetricsApp asks for, in plain terms (no Kubernetes, no SDK types).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
