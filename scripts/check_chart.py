@@ -55,7 +55,7 @@ UNVALIDATED_GROUPS = ("monitoring.coreos.com/",)
 
 # The operator's Kubernetes API use, from the agreed contract: (group, resource) -> verbs.
 OPERATOR_RULES = {
-    ("metricsapp.dev", "metricsapps"): {"list", "watch", "patch"},
+    ("metricsapp.dev", "metricsapps"): {"list", "watch", "patch", "delete"},
     ("metricsapp.dev", "metricsapps/status"): {"patch"},
     ("metricsapp.dev", "metricsapps/finalizers"): {"update"},
     ("apps", "deployments"): {"list", "watch", "create", "patch"},

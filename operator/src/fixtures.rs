@@ -70,6 +70,7 @@ impl MetricsAppExt for MetricsApp {
                 placement: Default::default(),
                 autoscaling: None,
                 management_policy: Default::default(),
+                expire_after: None,
                 disruption: Default::default(),
                 auth: Default::default(),
                 suspend: false,

@@ -11,6 +11,7 @@ pub mod aws_calls;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod expiry;
 pub mod function;
 pub mod leader;
 pub mod limits;

@@ -2225,3 +2225,79 @@ async fn an_observed_app_lists_the_pending_steps_and_changes_nothing_until_manag
         .await;
     assert!(described.is_ok(), "created: {described:?}");
 }
+
+#[tokio::test]
+async fn a_metricsapp_past_its_expire_after_deletes_itself_with_a_warning_ahead() {
+    let mut app = with_known_table(MetricsApp::test().finalized());
+    app.spec.expire_after = Some("1h".into());
+    // Whole seconds, as the API server keeps timestamps.
+    let created = k8s_openapi::jiff::Timestamp::from_second(
+        k8s_openapi::jiff::Timestamp::now().as_second() - 57 * 60,
+    )
+    .unwrap();
+    app.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        created,
+    ));
+    let live = live_of(&app);
+
+    // Three minutes left (within a tenth of the lifetime): a Warning, then the pass as
+    // usual, and the expiry in status; the next pass comes by the expiry.
+    let (result, exchanges, _) = pass(
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live: live.clone(),
+            writes: vec![
+                Expect::event("ExpiresSoon"),
+                Expect::patch_answered(SERVICE_ACCOUNT_PATH, live.service_account.clone()),
+                Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
+                Expect::patch_answered(SERVICE_PATH, live.service.clone()),
+                Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
+                live.budget_apply(),
+                Expect::event("AwsUnavailable"),
+                Expect::status(&app),
+            ],
+        },
+    )
+    .await;
+    let action = result.unwrap();
+    assert!(
+        action != Action::requeue(Duration::from_secs(300)),
+        "{action:?}"
+    );
+    assert!(
+        exchanges[0].body["note"]
+            .as_str()
+            .unwrap()
+            .contains("deletion policies")
+    );
+    let status = patched_status(&exchanges);
+    assert_eq!(
+        status.expires_at.map(|t| t.0),
+        Some(created + k8s_openapi::jiff::SignedDuration::from_hours(1))
+    );
+
+    // Past it: the MetricsApp is deleted (its finalizer then applies the deletion
+    // policies), nothing else is done.
+    app.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_mins(61),
+    ));
+    let (result, _, _) = pass(
+        app.clone(),
+        no_aws().await,
+        Scenario::Existing {
+            live,
+            writes: vec![
+                Expect::event("Expired"),
+                Expect {
+                    method: "DELETE",
+                    path: APP_PATH,
+                    reason: None,
+                    reply: Reply::Json(serde_json::to_value(&app).unwrap()),
+                },
+            ],
+        },
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::await_change());
+}

@@ -256,6 +256,7 @@ pub fn next_status(
             .collect(),
         functions_ready,
         rollback: observation.rollback,
+        expires_at: previous.expires_at,
         plan: None,
     }
 }

@@ -77,10 +77,11 @@ the ClusterRole (all namespaces) and the Role (watchNamespace).
 */}}
 {{- define "metricsapp-operator.rules" -}}
 # The watch of MetricsApps (list, watch); the finalizer and the one-time
-# recreate-table annotation are JSON/merge patches (patch).
+# recreate-table annotation are JSON/merge patches (patch); a MetricsApp past its
+# spec.expireAfter is deleted (delete).
 - apiGroups: ["metricsapp.dev"]
   resources: ["metricsapps"]
-  verbs: ["list", "watch", "patch"]
+  verbs: ["list", "watch", "patch", "delete"]
 # Status is written with a merge patch, only when it changes.
 - apiGroups: ["metricsapp.dev"]
   resources: ["metricsapps/status"]

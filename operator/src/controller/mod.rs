@@ -61,6 +61,7 @@ mod recorder;
 mod table_part;
 
 use crate::crd::{ManagementPolicy, MetricsApp, MetricsAppStatus};
+use crate::expiry::{Expiry, expiry};
 use crate::metrics::Metrics;
 use crate::resources::{self, AppSettings};
 use crate::status::{self, AppState, Failure, Observation, PartState, TableState};
@@ -362,12 +363,55 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         .namespace()
         .ok_or(Error::MissingMetadata("metadata.namespace"))?;
     let now = Time(Timestamp::now());
+    // `expireAfter` comes first: a suspended or observed preview still expires.
+    let (expires_at, expiry_check) = match expiry(&app, now.0).map_err(Error::InvalidSpec)? {
+        Expiry::Never => (None, None),
+        Expiry::Later { at, check_in } => (Some(Time(at)), Some(check_in)),
+        Expiry::Soon { at, check_in } => {
+            events::publish(
+                &app,
+                ctx,
+                kube::runtime::events::EventType::Warning,
+                "ExpiresSoon",
+                "Expire",
+                format!(
+                    "spec.expireAfter: this MetricsApp is deleted at {at}; its table and \
+                     functions follow their deletion policies"
+                ),
+            )
+            .await;
+            (Some(Time(at)), Some(check_in))
+        }
+        Expiry::Expired { at } => {
+            events::publish(
+                &app,
+                ctx,
+                kube::runtime::events::EventType::Warning,
+                "Expired",
+                "Delete",
+                format!("spec.expireAfter: expired at {at}; the MetricsApp is deleted"),
+            )
+            .await;
+            let apps: Api<MetricsApp> = Api::namespaced(ctx.client.clone(), &namespace);
+            match apps.delete(&app.name_any(), &Default::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => return Err(Error::Kube(error)),
+            }
+            // The deletion comes back as a change; the finalizer's cleanup does the rest.
+            return Ok(Action::await_change());
+        }
+    };
+    // The next pass comes no later than the expiry's next moment.
+    let requeue = |delay: Duration| Action::requeue(expiry_check.map_or(delay, |c| delay.min(c)));
     if app.spec.suspend {
-        let status = status::suspended_status(app.status.as_ref(), app.metadata.generation, &now);
+        let mut status =
+            status::suspended_status(app.status.as_ref(), app.metadata.generation, &now);
+        status.expires_at = expires_at;
         patch_status(&app, ctx, &status).await?;
         ctx.metrics.set_ready(&namespace, &app.name_any(), false);
         ctx.reset(&key, failing);
-        return Ok(Action::requeue(ctx.settings.resync_period));
+        return Ok(requeue(ctx.settings.resync_period));
     }
 
     if app.spec.management_policy == ManagementPolicy::Observe {
@@ -378,11 +422,12 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
             &ctx.settings.app.name_prefix,
         ))
         .await?;
-        let status =
+        let mut status =
             status::observed_status(app.status.as_ref(), app.metadata.generation, &planned, &now);
+        status.expires_at = expires_at;
         patch_status(&app, ctx, &status).await?;
         ctx.reset(&key, failing);
-        return Ok(Action::requeue(ctx.settings.resync_period));
+        return Ok(requeue(ctx.settings.resync_period));
     }
 
     // Each part boxed: a pass holds them all, and a test thread's stack is small.
@@ -507,7 +552,8 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         rollback,
         transient_grace_period: ctx.settings.transient_grace_period,
     };
-    let status = status::next_status(app.status.as_ref(), observation, &now);
+    let mut status = status::next_status(app.status.as_ref(), observation, &now);
+    status.expires_at = expires_at;
     publish_failures(&app, ctx, &status, &failures).await;
     for (_, _, failure) in &failures {
         ctx.metrics.reconcile_failed(&failure.reason);
@@ -515,7 +561,7 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     patch_status(&app, ctx, &status).await?;
     ctx.metrics
         .set_ready(&namespace, &app.name_any(), status::is_ready(Some(&status)));
-    Ok(Action::requeue(next_delay(ctx, &key, &nexts)))
+    Ok(requeue(next_delay(ctx, &key, &nexts)))
 }
 
 /// The shortest wait any part asks for, counting attempts for the growing delays.

@@ -170,6 +170,14 @@ pub struct MetricsAppSpec {
     #[serde(default)]
     pub suspend: bool,
 
+    /// Delete this MetricsApp when it is older than this (`72h`, `30m`): for previews,
+    /// so one whose pull request is never closed still goes. Its table and functions
+    /// follow their deletion policies. An `ExpiresSoon` Event comes a tenth of the
+    /// lifetime ahead (at most an hour); `status.expiresAt` says when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^([0-9]+(\.[0-9]+)?(s|m|h))+$"))]
+    pub expire_after: Option<String>,
+
     /// `Manage` (the default): the operator makes AWS and the app match the spec.
     /// `Observe`: it reads AWS, changes nothing, and lists in `status.plan` the steps
     /// `Manage` would take (the safe way to take over an existing table: observe with

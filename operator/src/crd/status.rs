@@ -53,6 +53,10 @@ pub struct MetricsAppStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackStatus>,
 
+    /// When the operator deletes this MetricsApp (`spec.expireAfter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+
     /// Under `managementPolicy: Observe`: the steps `Manage` would take now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
