@@ -64,6 +64,7 @@ OPERATOR_RULES = {
     ("", "serviceaccounts"): {"list", "watch", "create", "patch"},
     ("autoscaling", "horizontalpodautoscalers"): {"list", "watch", "create", "patch", "delete"},
     ("policy", "poddisruptionbudgets"): {"list", "watch", "create", "patch", "delete"},
+    ("networking.k8s.io", "networkpolicies"): {"list", "watch", "create", "patch", "delete"},
     ("", "secrets"): {"list", "watch", "create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -40,6 +41,7 @@ pub const CONFIG_MAP_PATH: &str = "/api/v1/namespaces/team/configmaps/metrics";
 pub const SERVICE_PATH: &str = "/api/v1/namespaces/team/services/metrics";
 pub const DEPLOYMENT_PATH: &str = "/apis/apps/v1/namespaces/team/deployments/metrics";
 pub const BUDGET_PATH: &str = "/apis/policy/v1/namespaces/team/poddisruptionbudgets/metrics";
+pub const POLICY_PATH: &str = "/apis/networking.k8s.io/v1/namespaces/team/networkpolicies/metrics";
 pub const SECRETS_PATH: &str = "/api/v1/namespaces/team/secrets";
 pub const SECRET_PATH: &str = "/api/v1/namespaces/team/secrets/metrics-auth";
 
@@ -72,6 +74,7 @@ impl MetricsAppExt for MetricsApp {
                 management_policy: Default::default(),
                 expire_after: None,
                 disruption: Default::default(),
+                network_policy: Default::default(),
                 auth: Default::default(),
                 suspend: false,
                 functions: Vec::new(),
@@ -287,6 +290,8 @@ pub struct LiveObjects {
     pub secrets: Vec<Value>,
     /// The PodDisruptionBudget, when the app has one.
     pub budget: Option<Value>,
+    /// The NetworkPolicy, when the app has one.
+    pub policy: Option<Value>,
 }
 
 impl LiveObjects {
@@ -310,6 +315,11 @@ impl LiveObjects {
                 .iter()
                 .rev()
                 .find(|exchange| exchange.method == "PATCH" && exchange.path == BUDGET_PATH)
+                .map(|exchange| exchange.response.clone()),
+            policy: exchanges
+                .iter()
+                .rev()
+                .find(|exchange| exchange.method == "PATCH" && exchange.path == POLICY_PATH)
                 .map(|exchange| exchange.response.clone()),
         }
     }
@@ -335,6 +345,7 @@ impl LiveObjects {
             deployment: keep(DEPLOYMENT_PATH, before.map(|b| &b.deployment)),
             secrets: before.map(|b| b.secrets.clone()).unwrap_or_default(),
             budget: applied(BUDGET_PATH).or_else(|| before.and_then(|b| b.budget.clone())),
+            policy: applied(POLICY_PATH).or_else(|| before.and_then(|b| b.policy.clone())),
         }
     }
 
@@ -366,6 +377,11 @@ impl LiveObjects {
                 .disruption_budgets
                 .apply_watcher_event(&watcher::Event::Apply(meta::<PodDisruptionBudget>(budget)));
         }
+        if let Some(policy) = &self.policy {
+            writers
+                .network_policies
+                .apply_watcher_event(&watcher::Event::Apply(meta::<NetworkPolicy>(policy)));
+        }
         for secret in &self.secrets {
             let mut secret: Secret = serde_json::from_value(secret.clone()).expect("a Secret");
             crate::controller::strip_secret(&mut secret);
@@ -396,6 +412,11 @@ impl LiveObjects {
     /// The apply of the PodDisruptionBudget a process that does not remember it sends.
     pub fn budget_apply(&self) -> Expect {
         Expect::patch_answered(BUDGET_PATH, self.budget.clone().expect("a budget"))
+    }
+
+    /// The apply of the NetworkPolicy a process that does not remember it sends.
+    pub fn policy_apply(&self) -> Expect {
+        Expect::patch_answered(POLICY_PATH, self.policy.clone().expect("a policy"))
     }
 
     /// As once someone changed the Deployment's image by hand (`kubectl edit`).
@@ -454,6 +475,8 @@ impl Scenario {
                     Expect::event("DeploymentCreated"),
                     Expect::patch(BUDGET_PATH),
                     Expect::event("PodDisruptionBudgetCreated"),
+                    Expect::patch(POLICY_PATH),
+                    Expect::event("NetworkPolicyCreated"),
                     Expect::status(&app),
                 ])
                 .collect(),

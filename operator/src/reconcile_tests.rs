@@ -658,6 +658,9 @@ fn live_of(app: &MetricsApp) -> LiveObjects {
         budget: crate::resources::disruption_budget(app)
             .unwrap()
             .map(|budget| with_version(serde_json::to_value(budget).unwrap())),
+        policy: crate::resources::network_policy(app)
+            .unwrap()
+            .map(|policy| with_version(serde_json::to_value(policy).unwrap())),
     }
     .with_available_deployment(2)
 }
@@ -697,6 +700,7 @@ async fn a_failing_table_does_not_hold_back_a_new_image() {
                 Expect::patch(DEPLOYMENT_PATH),
                 Expect::event("DeploymentUpdated"),
                 live.budget_apply(),
+                live.policy_apply(),
                 Expect::event("AwsUnavailable"),
                 Expect::status(&next),
             ],
@@ -751,6 +755,7 @@ async fn a_service_the_cluster_refuses_is_reported_and_the_deployment_still_roll
                 Expect::patch(DEPLOYMENT_PATH),
                 Expect::event("DeploymentUpdated"),
                 live.budget_apply(),
+                live.policy_apply(),
                 Expect::event("ServiceApplyFailed"),
                 Expect::status(&next),
             ],
@@ -767,7 +772,7 @@ async fn a_service_the_cluster_refuses_is_reported_and_the_deployment_still_roll
     assert!(message.contains("retried with backoff"), "{message}");
     assert_eq!(condition(&status, "TableReady")["status"], "True");
     assert_eq!(condition(&status, "Ready")["reason"], "ServiceApplyFailed");
-    assert_eq!(exchanges[6].body["type"], "Warning");
+    assert_eq!(exchanges[7].body["type"], "Warning");
 }
 
 #[tokio::test]
@@ -1141,6 +1146,7 @@ async fn a_new_image_that_never_becomes_ready_is_rolled_back_to_the_last_good_on
                 Expect::patch(DEPLOYMENT_PATH),
                 Expect::event("DeploymentUpdated"),
                 live.budget_apply(),
+                live.policy_apply(),
                 Expect::status(&app),
             ],
         },
@@ -1189,6 +1195,7 @@ async fn a_new_image_that_never_becomes_ready_is_rolled_back_to_the_last_good_on
                 Expect::patch_answered(SERVICE_PATH, live.service.clone()),
                 Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
                 live.budget_apply(),
+                live.policy_apply(),
             ],
         },
     )
@@ -1246,6 +1253,7 @@ async fn what_the_administrator_does_not_allow_is_a_terminal_condition_naming_th
                 Expect::patch_answered(CONFIG_MAP_PATH, live.config_map.clone()),
                 Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
                 live.budget_apply(),
+                live.policy_apply(),
                 Expect::event("AwsUnavailable"),
                 Expect::event("NotAllowed"),
                 Expect::status(&app),
@@ -1287,6 +1295,7 @@ async fn the_token_secret_is_created_once_and_never_overwritten() {
         Expect::event("AuthSecretCreated"),
         Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
         live.budget_apply(),
+        live.policy_apply(),
         Expect::event("AwsUnavailable"),
         Expect::status(&app),
     ]);
@@ -1354,6 +1363,7 @@ async fn the_token_secret_is_created_once_and_never_overwritten() {
     writes.extend([
         Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
         live.budget_apply(),
+        live.policy_apply(),
     ]);
     let (result, _, _) = pass(
         app.clone(),
@@ -1439,6 +1449,7 @@ async fn a_token_secret_without_a_session_key_holds_the_deployment_back() {
         let mut writes = objects(&live);
         writes.extend([
             live.budget_apply(),
+            live.policy_apply(),
             Expect::event("AwsUnavailable"),
             Expect::event("AuthSecretIncomplete"),
             Expect::status(&app),
@@ -1464,6 +1475,7 @@ async fn a_token_secret_without_a_session_key_holds_the_deployment_back() {
     writes.extend([
         Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
         live.budget_apply(),
+        live.policy_apply(),
         Expect::event("AwsUnavailable"),
         Expect::status(&app),
     ]);
@@ -1515,6 +1527,7 @@ async fn first_pass_over(
             Expect::patch_answered(SERVICE_PATH, live.service.clone()),
             Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
             live.budget_apply(),
+            live.policy_apply(),
             Expect::event("AwsUnavailable"),
             Expect::status(app),
         ],
@@ -2254,6 +2267,7 @@ async fn a_metricsapp_past_its_expire_after_deletes_itself_with_a_warning_ahead(
                 Expect::patch_answered(SERVICE_PATH, live.service.clone()),
                 Expect::patch_answered(DEPLOYMENT_PATH, live.deployment.clone()),
                 live.budget_apply(),
+                live.policy_apply(),
                 Expect::event("AwsUnavailable"),
                 Expect::status(&app),
             ],

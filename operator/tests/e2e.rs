@@ -246,6 +246,13 @@ impl World {
             .ok()
             .filter(|value| !value.is_empty())
             .unwrap_or_else(|| required("AWS_ENDPOINT_URL"));
+        // The pods' NetworkPolicy lets them reach the emulator's port too.
+        let port: i32 = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or(443);
         serde_json::from_value(json!({
             "apiVersion": "metricsapp.dev/v1alpha1",
             "kind": "MetricsApp",
@@ -254,6 +261,7 @@ impl World {
                 "image": image,
                 "replicas": REPLICAS,
                 "table": {"name": table},
+                "networkPolicy": {"egressPorts": [443, port]},
                 "env": [
                     {"name": "AWS_ENDPOINT_URL", "value": endpoint},
                     {"name": "AWS_ACCESS_KEY_ID", "value": "testing"},

@@ -107,6 +107,9 @@ the ClusterRole (all namespaces) and the Role (watchNamespace).
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["list", "watch", "create", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 # The token Secrets of auth.mode token. Watched only by the label metricsapp.dev/tokens,
 # and every value is dropped on arrival: the operator keeps only the names of their keys.
 # Created once when the spec names none; patched only to add a session key the operator's

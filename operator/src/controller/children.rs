@@ -169,6 +169,18 @@ async fn apply_all(app: &MetricsApp, ctx: &Context) -> Result<(AppState, Option<
     {
         failures.push(failure);
     }
+    let policy = resources::network_policy(app)?;
+    if let Err(failure) = Box::pin(keep_or_remove(
+        app,
+        ctx,
+        &namespace,
+        &caches.network_policies,
+        policy,
+    ))
+    .await
+    {
+        failures.push(failure);
+    }
     let state = match deployment {
         Some(deployment) => AppState::Deployed {
             replicas: app.spec.replicas,

@@ -28,6 +28,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -147,6 +148,7 @@ pub struct Caches {
     pub secrets: Store<Secret>,
     pub autoscalers: Store<PartialObjectMeta<HorizontalPodAutoscaler>>,
     pub disruption_budgets: Store<PartialObjectMeta<PodDisruptionBudget>>,
+    pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
 }
 
 /// The writing side of [`Caches`], fed by the watches (or by tests).
@@ -158,6 +160,7 @@ pub struct CacheWriters {
     pub secrets: reflector::store::Writer<Secret>,
     pub autoscalers: reflector::store::Writer<PartialObjectMeta<HorizontalPodAutoscaler>>,
     pub disruption_budgets: reflector::store::Writer<PartialObjectMeta<PodDisruptionBudget>>,
+    pub network_policies: reflector::store::Writer<PartialObjectMeta<NetworkPolicy>>,
 }
 
 /// Empty caches and their writers.
@@ -169,6 +172,7 @@ pub fn caches() -> (Caches, CacheWriters) {
     let (secrets, secrets_writer) = reflector::store();
     let (autoscalers, autoscalers_writer) = reflector::store();
     let (disruption_budgets, disruption_budgets_writer) = reflector::store();
+    let (network_policies, network_policies_writer) = reflector::store();
     (
         Caches {
             deployments,
@@ -178,6 +182,7 @@ pub fn caches() -> (Caches, CacheWriters) {
             secrets,
             autoscalers,
             disruption_budgets,
+            network_policies,
         },
         CacheWriters {
             deployments: deployments_writer,
@@ -187,6 +192,7 @@ pub fn caches() -> (Caches, CacheWriters) {
             secrets: secrets_writer,
             autoscalers: autoscalers_writer,
             disruption_budgets: disruption_budgets_writer,
+            network_policies: network_policies_writer,
         },
     )
 }
@@ -781,6 +787,14 @@ pub async fn run(
     .modify(prune)
     .reflect(writers.disruption_budgets)
     .touched_objects();
+    let network_policies = watcher(
+        namespaced_or_all::<PartialObjectMeta<NetworkPolicy>>(&client, namespace),
+        owned.clone(),
+    )
+    .default_backoff()
+    .modify(prune)
+    .reflect(writers.network_policies)
+    .touched_objects();
     let service_accounts = watcher(
         namespaced_or_all::<PartialObjectMeta<ServiceAccount>>(&client, namespace),
         owned,
@@ -810,6 +824,7 @@ pub async fn run(
         .owns_stream(service_accounts)
         .owns_stream(autoscalers)
         .owns_stream(disruption_budgets)
+        .owns_stream(network_policies)
         // A referenced Secret is not owned by its MetricsApp: a change of one (a session
         // key added) is seen on the next pass, which a missing key makes come soon.
         .owns_stream(secrets)

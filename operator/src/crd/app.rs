@@ -327,3 +327,45 @@ impl DisruptionSpec {
 fn default_max_disrupted() -> IntOrString {
     IntOrString::Int(1)
 }
+
+/// Who may reach the app pods, and where they may connect.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Make the NetworkPolicy (default true). False removes it.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+
+    /// Namespaces whose pods may reach the app's port besides this one's: the ingress
+    /// controller's or the gateway's, and the metrics scraper's (the app serves
+    /// `/metrics` on the same port).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ingress_namespaces: Vec<String>,
+
+    /// TCP ports the pods may connect to anywhere, besides DNS (default 443: AWS).
+    #[serde(default = "default_egress_ports")]
+    #[schemars(length(min = 1, max = 16))]
+    pub egress_ports: Vec<i32>,
+}
+
+fn default_egress_ports() -> Vec<i32> {
+    vec![443]
+}
+
+impl Default for NetworkPolicySpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ingress_namespaces: Vec::new(),
+            egress_ports: default_egress_ports(),
+        }
+    }
+}
+
+impl NetworkPolicySpec {
+    /// The default policy (not written back into manifests).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}

@@ -160,6 +160,12 @@ pub struct MetricsAppSpec {
     #[serde(default, skip_serializing_if = "DisruptionSpec::is_default")]
     pub disruption: DisruptionSpec,
 
+    /// A NetworkPolicy for the app pods, on by default: ingress only on the app's port,
+    /// from pods of this namespace and of `ingressNamespaces`; egress only to DNS and to
+    /// `egressPorts` (HTTPS for the AWS endpoints).
+    #[serde(default, skip_serializing_if = "NetworkPolicySpec::is_default")]
+    pub network_policy: NetworkPolicySpec,
+
     /// Where the app pods run: spread across zones and nodes by default, and the
     /// scheduling fields passed to the pods as they are.
     #[serde(default, skip_serializing_if = "PlacementSpec::is_default")]

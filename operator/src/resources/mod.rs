@@ -7,6 +7,7 @@ pub mod auth;
 mod config_map;
 mod deployment;
 pub mod drift;
+mod network_policy;
 mod scaling;
 mod service;
 mod service_account;
@@ -23,6 +24,7 @@ pub use deployment::{
     APP_PORT, CONFIG_CHECKSUM_ANNOTATION, PRE_STOP_SLEEP_SECONDS, SHUTDOWN_TIMEOUT_SECONDS,
     deployment,
 };
+pub use network_policy::network_policy;
 pub use scaling::{autoscaler, disruption_budget, fewest_pods};
 pub use service::{service, url};
 pub use service_account::{IRSA_ROLE_ANNOTATION, service_account};
