@@ -181,7 +181,7 @@ pub async fn plan(app: &MetricsApp, aws: &AwsClients, prefix: &str) -> Result<Ap
             waiting: plan.waiting,
             refused: None,
         },
-        Err(error) => refused("table", &desired.name, &error)?,
+        Err(error) => refused("table", &desired.name, error.into())?,
     });
     let stream_arn = app
         .status
@@ -234,7 +234,7 @@ pub async fn plan(app: &MetricsApp, aws: &AwsClients, prefix: &str) -> Result<Ap
                 waiting: plan.waiting,
                 refused: None,
             },
-            Err(error) => refused("function", &name, &error)?,
+            Err(error) => refused("function", &name, error.into())?,
         });
     }
     for old in previous
@@ -285,17 +285,13 @@ pub async fn plan(app: &MetricsApp, aws: &AwsClients, prefix: &str) -> Result<Ap
     })
 }
 
-/// A resource the operator would refuse to touch (terminal errors), or the error that
-/// stops the plan (AWS unreachable, throttled).
-fn refused<E>(kind: &'static str, name: &str, error: &E) -> Result<ResourcePlan>
-where
-    E: std::error::Error + Terminal,
-{
-    if !error.terminal() {
-        return Err(Error::Config(format!(
-            "cannot read {kind} {name}: {}",
-            chain(error)
-        )));
+/// A resource the operator would refuse to touch (a terminal error, worded as the
+/// controller words it in status), or the error that stops the plan (AWS unreachable,
+/// throttled).
+fn refused(kind: &'static str, name: &str, error: Error) -> Result<ResourcePlan> {
+    let failure = crate::controller::failures::of_error(&error);
+    if !failure.terminal {
+        return Err(error);
     }
     Ok(ResourcePlan {
         kind,
@@ -303,46 +299,8 @@ where
         steps: Vec::new(),
         later: Vec::new(),
         waiting: Vec::new(),
-        refused: Some(chain(error)),
+        refused: Some(failure.message),
     })
-}
-
-/// An error with its sources, as one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = cause_of(source);
-    }
-    text
-}
-
-fn cause_of<'a>(
-    error: Option<&'a (dyn std::error::Error + 'static)>,
-) -> Option<&'a (dyn std::error::Error + 'static)> {
-    error.and_then(std::error::Error::source)
-}
-
-/// Whether an AWS-side error is the operator refusing (terminal) or a failed read.
-pub trait Terminal {
-    fn terminal(&self) -> bool;
-}
-
-impl Terminal for metricsapp_aws::table::Error {
-    fn terminal(&self) -> bool {
-        self.is_terminal()
-    }
-}
-
-impl Terminal for metricsapp_aws::function::Error {
-    fn terminal(&self) -> bool {
-        self.is_terminal()
-    }
 }
 
 /// The JSON Schema of `plan --output json` (the content of `docs/plan.schema.json`).
@@ -599,6 +557,20 @@ mod tests {
             billing.as_deref(),
             Some("PAY_PER_REQUEST"),
             "the table is unchanged"
+        );
+
+        // Another MetricsApp's table is refused, worded as the status would say it.
+        app.metadata.uid = Some("another-uid".into());
+        app.status = None;
+        let planned = plan(&app, &aws, "").await.unwrap();
+        assert!(planned.has_changes());
+        let refused = planned.resources[0].refused.as_deref().unwrap_or_default();
+        assert!(refused.contains(&desired.name), "{}", planned.text());
+        assert!(planned.resources[0].steps.is_empty());
+        assert!(
+            reads_only(&operations(&metrics)),
+            "{:?}",
+            operations(&metrics)
         );
     }
 

@@ -12,6 +12,7 @@
 
 use std::fmt::Debug;
 
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
@@ -144,42 +145,34 @@ async fn apply_all(app: &MetricsApp, ctx: &Context) -> Result<(AppState, Option<
         }
     };
     // After the Deployment they act on; each removed when the spec stops asking for it.
-    let autoscaler = resources::autoscaler(app)?;
     // Boxed: each child's apply is a large future, and a pass holds them all.
-    if let Err(failure) = Box::pin(keep_or_remove(
-        app,
-        ctx,
-        &namespace,
-        &caches.autoscalers,
-        autoscaler,
-    ))
-    .await
-    {
-        failures.push(failure);
-    }
-    let budget = resources::disruption_budget(app)?;
-    if let Err(failure) = Box::pin(keep_or_remove(
-        app,
-        ctx,
-        &namespace,
-        &caches.disruption_budgets,
-        budget,
-    ))
-    .await
-    {
-        failures.push(failure);
-    }
-    let policy = resources::network_policy(app)?;
-    if let Err(failure) = Box::pin(keep_or_remove(
-        app,
-        ctx,
-        &namespace,
-        &caches.network_policies,
-        policy,
-    ))
-    .await
-    {
-        failures.push(failure);
+    let optional: [BoxFuture<'_, Result<(), Failure>>; 3] = [
+        Box::pin(keep_or_remove(
+            app,
+            ctx,
+            &namespace,
+            &caches.autoscalers,
+            resources::autoscaler(app)?,
+        )),
+        Box::pin(keep_or_remove(
+            app,
+            ctx,
+            &namespace,
+            &caches.disruption_budgets,
+            resources::disruption_budget(app)?,
+        )),
+        Box::pin(keep_or_remove(
+            app,
+            ctx,
+            &namespace,
+            &caches.network_policies,
+            resources::network_policy(app)?,
+        )),
+    ];
+    for child in optional {
+        if let Err(failure) = child.await {
+            failures.push(failure);
+        }
     }
     let state = match deployment {
         Some(deployment) => AppState::Deployed {

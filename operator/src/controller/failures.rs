@@ -26,7 +26,7 @@ pub(super) fn is_terminal(error: &Error) -> bool {
     }
 }
 
-pub(super) fn of_error(error: &Error) -> Failure {
+pub(crate) fn of_error(error: &Error) -> Failure {
     Failure {
         reason: error.reason().to_owned(),
         message: error.to_string(),

@@ -55,7 +55,7 @@ use self::table_part::reconcile_table;
 pub mod children;
 mod cleanup;
 mod events;
-mod failures;
+pub(crate) mod failures;
 mod functions;
 mod memory;
 mod recorder;

@@ -56,19 +56,7 @@ pub async fn reconcile(
     adopt: bool,
     recorded: &FunctionRecord,
 ) -> Result<FunctionReport, Error> {
-    validate(desired, owner)?;
-    let (actual, object) = tokio::try_join!(
-        describe(lambda, &desired.name, Read::Everything),
-        code_object(s3, &desired.name, &desired.code),
-    )?;
-    let plan = plan(
-        desired,
-        actual.as_ref(),
-        object.as_ref(),
-        recorded,
-        owner,
-        adopt,
-    )?;
+    let (actual, plan) = read_and_plan(lambda, s3, desired, owner, adopt, recorded).await?;
     let mut report = initial_report(desired, actual.as_ref(), &plan);
     let mut changes = Vec::new();
     for step in &plan.steps {
@@ -126,19 +114,34 @@ pub async fn preview(
     adopt: bool,
     recorded: &FunctionRecord,
 ) -> Result<super::Plan, Error> {
+    read_and_plan(lambda, s3, desired, owner, adopt, recorded)
+        .await
+        .map(|(_, plan)| plan)
+}
+
+/// The reads of a full pass (the function, its code object) and the plan made of them.
+async fn read_and_plan(
+    lambda: &aws_sdk_lambda::Client,
+    s3: &aws_sdk_s3::Client,
+    desired: &DesiredFunction,
+    owner: &Owner,
+    adopt: bool,
+    recorded: &FunctionRecord,
+) -> Result<(Option<ActualFunction>, super::Plan), Error> {
     validate(desired, owner)?;
     let (actual, object) = tokio::try_join!(
         describe(lambda, &desired.name, Read::Everything),
         code_object(s3, &desired.name, &desired.code),
     )?;
-    plan(
+    let plan = plan(
         desired,
         actual.as_ref(),
         object.as_ref(),
         recorded,
         owner,
         adopt,
-    )
+    )?;
+    Ok((actual, plan))
 }
 
 /// Like [`reconcile`], but first checks with GetFunction alone whether anything it
