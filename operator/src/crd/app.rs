@@ -345,7 +345,7 @@ pub struct NetworkPolicySpec {
 
     /// TCP ports the pods may connect to anywhere, besides DNS (default 443: AWS).
     #[serde(default = "default_egress_ports")]
-    #[schemars(length(min = 1, max = 16))]
+    #[schemars(length(min = 1, max = 16), inner(range(min = 1, max = 65535)))]
     pub egress_ports: Vec<i32>,
 }
 
