@@ -49,6 +49,7 @@ use self::cleanup::cleanup;
 use self::events::publish_failures;
 use self::functions::reconcile_functions;
 pub(crate) use self::memory::Memory;
+use self::pass::Next;
 use self::recorder::IdleRecorder;
 use self::table_part::reconcile_table;
 
@@ -58,6 +59,7 @@ mod events;
 pub(crate) mod failures;
 mod functions;
 mod memory;
+mod pass;
 mod recorder;
 mod table_part;
 
@@ -65,7 +67,7 @@ use crate::crd::{ManagementPolicy, MetricsApp, MetricsAppStatus};
 use crate::expiry::{Expiry, expiry};
 use crate::metrics::Metrics;
 use crate::resources::{self, AppSettings};
-use crate::status::{self, AppState, Failure, Observation, PartState, TableState};
+use crate::status::{self, AppState, Observation};
 use crate::{Error, FINALIZER, MANAGER, Result};
 
 /// Shortest and longest wait while a part settles.
@@ -352,17 +354,6 @@ pub fn error_policy(app: Arc<MetricsApp>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(delay)
 }
 
-/// How soon a part wants the next pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Next {
-    /// Settled, or failed terminally: the resync period.
-    Resync,
-    /// Still settling: a short, growing delay.
-    Settle,
-    /// Failed, recoverable: backoff, at least this long.
-    Retry(Duration),
-}
-
 async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     let key = key(&app);
     let namespace = app
@@ -438,25 +429,8 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
 
     // Each part boxed: a pass holds them all, and a test thread's stack is small.
     let (table, table_next) = Box::pin(reconcile_table(&app, ctx)).await;
-    let stream_arn = match &table {
-        TableState::Settled(table) | TableState::InProgress(table) => table.stream_arn.clone(),
-        TableState::Failed { .. } | TableState::Unread(_) => app
-            .status
-            .as_ref()
-            .and_then(|status| status.table.as_ref())
-            .and_then(|table| table.stream_arn.clone()),
-    };
+    let stream_arn = pass::stream_arn(&table, app.status.as_ref());
     let functions = Box::pin(reconcile_functions(&app, ctx, stream_arn.as_deref())).await;
-    // The app waits only for a table that has never existed: once it has, a failing or
-    // throttled table must not hold back a new image.
-    let table_known = match &table {
-        TableState::Settled(_) | TableState::InProgress(_) => true,
-        TableState::Failed { .. } | TableState::Unread(_) => app
-            .status
-            .as_ref()
-            .and_then(|status| status.table.as_ref())
-            .is_some_and(|table| table.arn.is_some()),
-    };
     // A failed rollout of a new image puts back the last good one (the app keeps
     // serving) until the spec changes.
     let cached = ctx
@@ -492,60 +466,13 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
         }
         None => std::borrow::Cow::Borrowed(app.as_ref()),
     };
-    let (app_state, app_failure) = if table_known {
+    let (app_state, app_failure) = if pass::table_known(&table, app.status.as_ref()) {
         Box::pin(apply_app(&deployed, ctx)).await
     } else {
         (AppState::WaitingForTable, None)
     };
 
-    let mut nexts = vec![table_next];
-    let mut failures: Vec<(&'static str, &'static str, Failure)> = Vec::new();
-    match &table {
-        TableState::Failed { failure, .. } => {
-            failures.push((status::TABLE_READY, "ReconcileTable", failure.clone()));
-        }
-        TableState::Unread(failure) => {
-            failures.push((status::SYNCED, "ReconcileTable", failure.clone()));
-        }
-        TableState::Settled(_) | TableState::InProgress(_) => {}
-    }
-    for function in &functions {
-        match &function.state {
-            PartState::Settled => nexts.push(Next::Resync),
-            PartState::InProgress(_) => nexts.push(Next::Settle),
-            PartState::Unread(failure) => {
-                nexts.push(Next::Retry(Duration::ZERO));
-                if !failures.iter().any(|(kind, ..)| *kind == status::SYNCED) {
-                    failures.push((status::SYNCED, "ReconcileFunctions", failure.clone()));
-                }
-            }
-            PartState::Failed(failure) => {
-                nexts.push(if failure.terminal {
-                    Next::Resync
-                } else {
-                    Next::Retry(Duration::ZERO)
-                });
-                if !failures
-                    .iter()
-                    .any(|(kind, ..)| *kind == status::FUNCTIONS_READY)
-                {
-                    failures.push((
-                        status::FUNCTIONS_READY,
-                        "ReconcileFunctions",
-                        failure.clone(),
-                    ));
-                }
-            }
-        }
-    }
-    if let Some(failure) = &app_failure {
-        nexts.push(if failure.terminal {
-            Next::Resync
-        } else {
-            Next::Retry(Duration::ZERO)
-        });
-        failures.push((status::AVAILABLE, "Apply", failure.clone()));
-    }
+    let outcome = pass::combine(&table, table_next, &functions, app_failure.as_ref());
 
     let observation = Observation {
         generation: app.metadata.generation,
@@ -560,26 +487,19 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     };
     let mut status = status::next_status(app.status.as_ref(), observation, &now);
     status.expires_at = expires_at;
-    publish_failures(&app, ctx, &status, &failures).await;
-    for (_, _, failure) in &failures {
+    publish_failures(&app, ctx, &status, &outcome.failures).await;
+    for (_, _, failure) in &outcome.failures {
         ctx.metrics.reconcile_failed(&failure.reason);
     }
     patch_status(&app, ctx, &status).await?;
     ctx.metrics
         .set_ready(&namespace, &app.name_any(), status::is_ready(Some(&status)));
-    Ok(requeue(next_delay(ctx, &key, &nexts)))
+    Ok(requeue(next_delay(ctx, &key, &outcome.nexts)))
 }
 
 /// The shortest wait any part asks for, counting attempts for the growing delays.
 fn next_delay(ctx: &Context, key: &str, nexts: &[Next]) -> Duration {
-    let retry = nexts
-        .iter()
-        .filter_map(|next| match next {
-            Next::Retry(floor) => Some(*floor),
-            Next::Resync | Next::Settle => None,
-        })
-        .max();
-    let settle = nexts.contains(&Next::Settle);
+    let pass::Wait { retry, settle } = pass::wait(nexts);
     let mut delay = ctx.settings.resync_period;
     match retry {
         Some(floor) => {
