@@ -82,6 +82,7 @@ ALL_OPTIONS: dict[str, Any] = {
     "prometheusRule": {"enabled": True},
     "podDisruptionBudget": {"enabled": True},
     "networkPolicy": {"enabled": True},
+    "limits": {"maxExpireAfter": "168h", "maxPreviews": 5},
     "topologySpreadConstraints": [
         {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
     ],
@@ -726,6 +727,9 @@ def check_operator_flags(chart: Chart, examples: dict[str, dict[str, Any]]) -> N
         if found is None:
             continue
         args = found[1]["args"]
+        if label.startswith("all options on"):
+            for flag in ("--max-expire-after=168h", "--max-previews=5"):
+                FAIL.check(flag in args, f"{label}: limits.* values must render {flag}: {args}")
         parsed = run([str(binary), *args, "--help"])
         if FAIL.check(
             parsed.returncode == 0,

@@ -100,6 +100,16 @@ pub struct RunArgs {
     #[arg(long, env = "METRICSAPP_ALLOWED_SERVICE_TYPES", default_value = "ClusterIP", value_delimiter = ',', value_parser = parse_service_type)]
     pub allowed_service_types: Vec<ServiceType>,
 
+    /// Longest `expireAfter` a MetricsApp may ask for (e.g. `168h`); a longer one is
+    /// refused as a whole. Unset: any.
+    #[arg(long, env = "METRICSAPP_MAX_EXPIRE_AFTER", value_parser = parse_period)]
+    pub max_expire_after: Option<Duration>,
+
+    /// Most MetricsApps with `expireAfter` (previews) per namespace; the oldest keep
+    /// running and newer ones beyond the number are refused as a whole. Unset: any.
+    #[arg(long, env = "METRICSAPP_MAX_PREVIEWS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_previews: Option<u32>,
+
     /// Run the controller only while holding a Lease, so that several replicas can run
     /// with one active.
     #[arg(long, env = "METRICSAPP_LEADER_ELECTION", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -172,6 +182,8 @@ impl RunArgs {
             allow_adopt: self.allow_adopt,
             allow_delete_without_backup: self.allow_delete_without_backup,
             service_types: self.allowed_service_types.clone(),
+            max_expire_after: self.max_expire_after,
+            max_previews: self.max_previews.map(|max| max as usize),
         }
     }
 
@@ -298,9 +310,16 @@ mod tests {
             "--allow-adopt",
             "--allow-delete-without-backup=true",
             "--allowed-service-types=ClusterIP,LoadBalancer",
+            "--max-expire-after=168h",
+            "--max-previews=5",
         ])
         .unwrap();
         let limits = args.limits();
+        assert_eq!(
+            limits.max_expire_after,
+            Some(Duration::from_secs(168 * 3600))
+        );
+        assert_eq!(limits.max_previews, Some(5));
         assert_eq!(args.name_prefix, "metricsapp-");
         assert_eq!(
             (limits.max_read_capacity, limits.max_write_capacity),
@@ -316,6 +335,8 @@ mod tests {
             "--name-prefix=has space",
             "--max-read-capacity=0",
             "--concurrency=0",
+            "--max-previews=0",
+            "--max-expire-after=soon",
         ] {
             assert!(parse(&[bad]).is_err(), "{bad} must be refused");
         }

@@ -269,6 +269,8 @@ pub enum Scenario {
         app: MetricsApp,
         reason: &'static str,
     },
+    /// Exactly these requests.
+    Requests(Vec<Expect>),
     /// No request at all.
     Nothing,
     /// Only the status is written (suspended, or the table failed terminally).
@@ -448,6 +450,7 @@ impl Scenario {
             Scenario::FinalizerCreation(_)
             | Scenario::Creation { .. }
             | Scenario::TableFailure { .. }
+            | Scenario::Requests(_)
             | Scenario::Nothing
             | Scenario::StatusOnly(_)
             | Scenario::DeletionRetain(_)
@@ -487,6 +490,7 @@ impl Scenario {
             Scenario::TableFailure { app, reason } => {
                 vec![Expect::event(reason), Expect::status(&app)]
             }
+            Scenario::Requests(requests) => requests,
             Scenario::Nothing => vec![],
             Scenario::StatusOnly(app) => vec![Expect::status(&app)],
             Scenario::DeletionRetain(app) => vec![
@@ -515,6 +519,15 @@ pub struct ApiServer(Handle);
 /// A Context whose Kubernetes client talks to the mocked API server, whose AWS clients
 /// are `aws`, and whose watch caches hold `live` (when given).
 pub fn context(aws: AwsClients, live: Option<&LiveObjects>) -> (Arc<Context>, ApiServer) {
+    context_limited(aws, live, crate::limits::Limits::default())
+}
+
+/// [`context`] under the administrator's `limits`.
+pub fn context_limited(
+    aws: AwsClients,
+    live: Option<&LiveObjects>,
+    limits: crate::limits::Limits,
+) -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "team");
     let settings = Settings {
@@ -528,7 +541,7 @@ pub fn context(aws: AwsClients, live: Option<&LiveObjects>) -> (Arc<Context>, Ap
         aws_full_read_period: Duration::from_secs(3600),
         concurrency: 4,
         transient_grace_period: Duration::from_secs(600),
-        limits: crate::limits::Limits::default(),
+        limits,
     };
     let (caches, mut writers) = crate::controller::caches();
     if let Some(live) = live {

@@ -5,6 +5,8 @@
 //! A spec beyond a limit gets a terminal condition naming the flag, on the part it
 //! concerns; the other parts go on.
 
+use std::time::Duration;
+
 use crate::crd::{AuthMode, MetricsApp, ServiceType};
 
 /// The administrator's limits.
@@ -20,6 +22,10 @@ pub struct Limits {
     pub allow_delete_without_backup: bool,
     /// Service types a MetricsApp may ask for.
     pub service_types: Vec<ServiceType>,
+    /// Longest `expireAfter` a MetricsApp may ask for (none: any).
+    pub max_expire_after: Option<Duration>,
+    /// Most MetricsApps with `expireAfter` (previews) per namespace (none: any).
+    pub max_previews: Option<usize>,
 }
 
 impl Default for Limits {
@@ -32,6 +38,8 @@ impl Default for Limits {
             allow_adopt: false,
             allow_delete_without_backup: false,
             service_types: vec![ServiceType::ClusterIP],
+            max_expire_after: None,
+            max_previews: None,
         }
     }
 }
@@ -126,6 +134,58 @@ pub fn check_service(app: &MetricsApp, limits: &Limits) -> Result<(), Refusal> {
     }
 }
 
+/// A MetricsApp with `expireAfter` (a preview) against the limits on previews: its
+/// lifetime, and its place among the namespace's previews (`previews`: each one's
+/// creation time and name, this one included). The oldest previews keep their places,
+/// so a new one beyond the limit never takes the place of one already running.
+pub fn check_preview(
+    app: &MetricsApp,
+    lifetime: Option<Duration>,
+    previews: &[(Option<k8s_openapi::jiff::Timestamp>, String)],
+    limits: &Limits,
+) -> Result<(), Refusal> {
+    let Some(lifetime) = lifetime else {
+        return Ok(());
+    };
+    if let Some(max) = limits.max_expire_after
+        && lifetime > max
+    {
+        return Err(Refusal::new(
+            "expireAfter",
+            format!("{} (limit {})", friendly(lifetime), friendly(max)),
+            "--max-expire-after",
+        ));
+    }
+    if let Some(max) = limits.max_previews {
+        let me = (
+            app.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            app.metadata.name.clone().unwrap_or_default(),
+        );
+        // Not yet created sorts last (`None` is a creation still to come).
+        let key = |(created, name): &(Option<k8s_openapi::jiff::Timestamp>, String)| {
+            (created.is_none(), *created, name.clone())
+        };
+        let ahead = previews
+            .iter()
+            .filter(|other| other.1 != me.1 && key(other) < key(&me))
+            .count();
+        if ahead >= max {
+            return Err(Refusal::new(
+                "expireAfter",
+                format!("a preview beyond the {max} this namespace may run ({ahead} older)"),
+                "--max-previews",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `72h`, `1h 30m`, as users write periods.
+fn friendly(period: Duration) -> String {
+    k8s_openapi::jiff::SignedDuration::try_from(period)
+        .map_or_else(|_| format!("{period:?}"), |period| format!("{period:#}"))
+}
+
 /// Whether deleting this table must take a backup first: as the spec says, unless the
 /// administrator does not allow skipping it.
 pub fn backup_before_delete(app: &MetricsApp, limits: &Limits) -> bool {
@@ -137,6 +197,72 @@ mod tests {
     use super::*;
     use crate::crd::{BillingMode, DeletionPolicy};
     use crate::fixtures::{MetricsAppExt, function_spec};
+    use k8s_openapi::jiff::Timestamp;
+
+    fn preview(name: &str, created_secs: Option<i64>) -> (MetricsApp, (Option<Timestamp>, String)) {
+        let mut app = MetricsApp::test();
+        app.metadata.name = Some(name.into());
+        let created = created_secs.map(|secs| Timestamp::from_second(secs).unwrap());
+        app.metadata.creation_timestamp =
+            created.map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time);
+        (app, (created, name.into()))
+    }
+
+    #[test]
+    fn a_preview_longer_than_the_administrator_allows_is_refused_naming_the_flag() {
+        let (app, me) = preview("pr-1", Some(100));
+        let limits = Limits {
+            max_expire_after: Some(Duration::from_secs(168 * 3600)),
+            ..Limits::default()
+        };
+        let week = Duration::from_secs(168 * 3600);
+        assert_eq!(
+            check_preview(&app, Some(week), &[me.clone()], &limits),
+            Ok(())
+        );
+        let refusal = check_preview(&app, Some(week * 2), &[me.clone()], &limits).unwrap_err();
+        assert_eq!(
+            refusal.message,
+            "expireAfter: 336h (limit 168h) is not allowed by the operator's administrator \
+             (--max-expire-after)"
+        );
+        // Without expireAfter it is no preview: no limit applies.
+        assert_eq!(check_preview(&app, None, &[], &limits), Ok(()));
+        assert_eq!(
+            check_preview(&app, Some(week * 100), &[me], &Limits::default()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_oldest_previews_keep_their_places_and_newer_ones_beyond_the_limit_are_refused() {
+        let limits = Limits {
+            max_previews: Some(2),
+            ..Limits::default()
+        };
+        let day = Some(Duration::from_secs(86_400));
+        let (first, a) = preview("pr-9", Some(100));
+        let (second, b) = preview("pr-3", Some(200));
+        let (third, c) = preview("pr-1", Some(300));
+        let (unborn, d) = preview("pr-0", None);
+        let all = [c.clone(), a.clone(), d.clone(), b.clone()];
+        assert_eq!(check_preview(&first, day, &all, &limits), Ok(()));
+        assert_eq!(check_preview(&second, day, &all, &limits), Ok(()));
+        let refusal = check_preview(&third, day, &all, &limits).unwrap_err();
+        assert!(
+            refusal.message.contains("--max-previews"),
+            "{}",
+            refusal.message
+        );
+        assert!(refusal.message.contains("2 older"), "{}", refusal.message);
+        assert!(check_preview(&unborn, day, &all, &limits).is_err());
+        // The same creation time: the name decides, so two passes agree.
+        let (twin, e) = preview("pr-4", Some(200));
+        let tied = [a, b, e];
+        assert!(check_preview(&twin, day, &tied, &limits).is_err());
+        assert_eq!(check_preview(&second, day, &tied, &limits), Ok(()));
+        let _ = c;
+    }
 
     #[test]
     fn a_default_app_is_within_the_default_limits() {

@@ -2315,3 +2315,59 @@ async fn a_metricsapp_past_its_expire_after_deletes_itself_with_a_warning_ahead(
     .await;
     assert_eq!(result.unwrap(), Action::await_change());
 }
+
+#[tokio::test]
+async fn a_preview_beyond_the_administrators_limit_is_refused_and_nothing_is_created() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let now = Timestamp::now();
+    let mut app = MetricsApp::test().finalized();
+    app.spec.expire_after = Some("72h".into());
+    app.metadata.creation_timestamp = Some(Time(now));
+    let mut older = app.clone();
+    older.metadata.name = Some("older".into());
+    older.metadata.creation_timestamp = Some(Time(now - SignedDuration::from_hours(1)));
+    let mut kept = app.clone();
+    kept.spec.expire_after = None;
+    kept.metadata.name = Some("kept".into());
+    let list = json!({
+        "apiVersion": "metricsapp.dev/v1alpha1",
+        "kind": "MetricsAppList",
+        "metadata": {},
+        "items": [app, older, kept],
+    });
+    let limits = crate::limits::Limits {
+        max_previews: Some(1),
+        ..crate::limits::Limits::default()
+    };
+    let (ctx, server) = context_limited(no_aws().await, None, limits);
+    let server = server.run(Scenario::Requests(vec![
+        Expect {
+            method: "GET",
+            path: "/apis/metricsapp.dev/v1alpha1/namespaces/team/metricsapps",
+            reason: None,
+            reply: Reply::Json(list),
+        },
+        Expect::event("NotAllowed"),
+        Expect::status(&app),
+    ]));
+    let result = Box::pin(reconcile(std::sync::Arc::new(app.clone()), ctx.clone())).await;
+    drop(ctx);
+    let exchanges = verify(server).await;
+    // No AWS call (nothing listens) and no child applied: only the refusal is written.
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(300)));
+    let status = serde_json::to_value(patched_status(&exchanges)).unwrap();
+    for kind in ["Ready", "Stalled", "Terminal"] {
+        let expected = if kind == "Ready" { "False" } else { "True" };
+        assert_eq!(condition(&status, kind)["status"], expected);
+        assert_eq!(condition(&status, kind)["reason"], "NotAllowed");
+        let message = condition(&status, kind)["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            message.contains("--max-previews") && message.contains("1 older"),
+            "{message}"
+        );
+    }
+}

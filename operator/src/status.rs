@@ -350,12 +350,55 @@ pub fn suspended_status(
     generation: Option<i64>,
     now: &Time,
 ) -> MetricsAppStatus {
-    let mut status = previous.cloned().unwrap_or_default();
-    let ready = Verdict::new(
+    held_status(
+        previous,
+        generation,
+        Verdict::new(
+            false,
+            "Suspended",
+            "spec.suspend is true: the operator leaves the table, the functions and the app as they are",
+        ),
+        now,
+    )
+}
+
+/// The status of a MetricsApp the administrator's limits refuse as a whole (see
+/// `limits::check_preview`): nothing is created or changed; Ready and Stalled name the
+/// limit, everything else is kept.
+pub fn refused_status(
+    previous: Option<&MetricsAppStatus>,
+    generation: Option<i64>,
+    refusal: &crate::limits::Refusal,
+    now: &Time,
+) -> MetricsAppStatus {
+    let ready = Verdict::new(false, "NotAllowed", refusal.message.clone());
+    let mut status = held_status(previous, generation, ready, now);
+    let refused = Verdict::new(true, "NotAllowed", refusal.message.clone());
+    let idle = Verdict::new(
         false,
-        "Suspended",
-        "spec.suspend is true: the operator leaves the table, the functions and the app as they are",
+        "NotAllowed",
+        "refused: nothing to do until the spec or the limit changes",
     );
+    for (kind, verdict) in [
+        (TERMINAL, &refused),
+        (STALLED, &refused),
+        (RECONCILING, &idle),
+    ] {
+        let updated = condition(&status.conditions, kind, verdict.clone(), generation, now);
+        status.conditions.retain(|c| c.type_ != kind);
+        status.conditions.push(updated);
+    }
+    status
+}
+
+/// Everything as it was but Ready, which says why the operator holds back.
+fn held_status(
+    previous: Option<&MetricsAppStatus>,
+    generation: Option<i64>,
+    ready: Verdict,
+    now: &Time,
+) -> MetricsAppStatus {
+    let mut status = previous.cloned().unwrap_or_default();
     let ready = condition(&status.conditions, READY, ready, generation, now);
     status.conditions.retain(|c| c.type_ != READY);
     status.conditions.insert(0, ready);

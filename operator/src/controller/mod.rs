@@ -60,6 +60,7 @@ pub(crate) mod failures;
 mod functions;
 mod memory;
 mod pass;
+mod previews;
 mod recorder;
 mod table_part;
 
@@ -401,6 +402,32 @@ async fn apply(app: Arc<MetricsApp>, ctx: &Context) -> Result<Action> {
     };
     // The next pass comes no later than the expiry's next moment.
     let requeue = |delay: Duration| Action::requeue(expiry_check.map_or(delay, |c| delay.min(c)));
+    if let Some(refusal) = Box::pin(previews::refusal(&app, ctx)).await? {
+        let already = app.status.as_ref().is_some_and(|status| {
+            status::find_condition(status, status::READY).is_some_and(|ready| {
+                ready.reason == "NotAllowed" && ready.message == refusal.message
+            })
+        });
+        if !already {
+            events::publish(
+                &app,
+                ctx,
+                kube::runtime::events::EventType::Warning,
+                "NotAllowed",
+                "Refuse",
+                refusal.message.clone(),
+            )
+            .await;
+        }
+        let mut status =
+            status::refused_status(app.status.as_ref(), app.metadata.generation, &refusal, &now);
+        status.expires_at = expires_at;
+        patch_status(&app, ctx, &status).await?;
+        ctx.metrics.set_ready(&namespace, &app.name_any(), false);
+        ctx.metrics.reconcile_failed("NotAllowed");
+        ctx.reset(&key, failing);
+        return Ok(requeue(ctx.settings.resync_period));
+    }
     if app.spec.suspend {
         let mut status =
             status::suspended_status(app.status.as_ref(), app.metadata.generation, &now);
