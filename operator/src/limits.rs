@@ -217,10 +217,11 @@ mod tests {
         };
         let week = Duration::from_secs(168 * 3600);
         assert_eq!(
-            check_preview(&app, Some(week), &[me.clone()], &limits),
+            check_preview(&app, Some(week), std::slice::from_ref(&me), &limits),
             Ok(())
         );
-        let refusal = check_preview(&app, Some(week * 2), &[me.clone()], &limits).unwrap_err();
+        let refusal =
+            check_preview(&app, Some(week * 2), std::slice::from_ref(&me), &limits).unwrap_err();
         assert_eq!(
             refusal.message,
             "expireAfter: 336h (limit 168h) is not allowed by the operator's administrator \
